@@ -1,0 +1,3 @@
+from mortard.cli import main
+
+raise SystemExit(main())
