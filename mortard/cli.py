@@ -1,0 +1,173 @@
+"""`mortard <command>`: the daemon, its helpers, and the operator's commands.
+
+Exit codes: 0 success, 1 a failure the user can fix (one clear line on stderr), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mortard import __version__
+from mortard.config import Config, ConfigError, load_config
+
+
+class UserError(Exception):
+    """A failure the user can fix; printed as one line, exit 1."""
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _logging(args: argparse.Namespace, cfg: Config | None = None) -> None:
+    from mortard.ops import configure_logging
+    level = getattr(args, "log_level", None) or (cfg.logging.level if cfg else "info")
+    fmt = cfg.logging.format if cfg else "auto"
+    configure_logging(json=None if fmt == "auto" else fmt == "json", level=level)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mortard.app import run_daemon
+    cfg = _config(args)
+    _logging(args, cfg)
+    return asyncio.run(run_daemon(cfg))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from mortard.store.db import migrate, pool_from_config
+    cfg = _config(args)
+    _logging(args, cfg)
+
+    async def go() -> list[str]:
+        pool = await pool_from_config(cfg.database, cfg.database_password)
+        try:
+            async with pool.acquire() as conn:
+                return await migrate(conn)
+        finally:
+            await pool.close()
+
+    applied = asyncio.run(go())
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from mortard.ingest.service import run_ingest
+    from mortard.ops import Metrics
+    cfg = _config(args)
+    _logging(args, cfg)
+
+    async def go() -> None:
+        import signal
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_ingest(cfg, metrics=Metrics(version=__version__), stop=stop)
+
+    asyncio.run(go())
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from mortard.sandbox import main as sandbox_main
+    _logging(args)
+    return sandbox_main(args.rest)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mortard.demo.run import main as demo_main
+    return demo_main(args)
+
+
+def _ops(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from mortard import operator
+        cfg = _config(args)
+        return asyncio.run(getattr(operator, name)(cfg, args))
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mortard", description="Shopify orders into Heartland Retail, via Kafka and Postgres.")
+    p.add_argument("--version", action="version", version=f"mortard {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str, config: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        if config:
+            sp.add_argument("--config", "-c", default=None, help="TOML config file (MORTARD_* env vars override it)")
+        sp.add_argument("--log-level", default=None, help="debug, info, warning, error")
+        sp.set_defaults(func=fn)
+        return sp
+
+    add("run", cmd_run, "run the daemon: consume order events and sync them into Heartland")
+    add("migrate", cmd_migrate, "apply database migrations and exit")
+    add("ingest", cmd_ingest, "run the Shopify webhook receiver that produces to Kafka")
+    sb = add("sandbox", cmd_sandbox, "run the local Heartland Retail API sandbox", config=False)
+    sb.add_argument("rest", nargs=argparse.REMAINDER, help="sandbox options (--host, --port, --fixture, --faults)")
+    demo = add("demo", cmd_demo, "run the whole system on embedded servers and play a Shopify day through it",
+               config=False)
+    demo.add_argument("--orders", type=int, default=60, help="orders to play (default 60)")
+    demo.add_argument("--rate", type=float, default=30.0, help="webhooks per second (default 30)")
+    demo.add_argument("--keep", action="store_true", help="keep the stack running for exploring (Ctrl-C to stop)")
+    demo.add_argument("--dir", default=".demo", help="where the embedded servers keep their data")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    orders = sub.add_parser("orders", help="look at and push along orders").add_subparsers(dest="verb", required=True)
+    for verb, help_ in (("list", "orders by state, with reasons"), ("show", "one order's whole timeline"),
+                        ("retry", "run an order again now"), ("plan", "what mortard would do to Heartland now (dry run)")):
+        sp = orders.add_parser(verb, help=help_, description=help_)
+        sp.add_argument("--config", "-c", default=None)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        if verb == "list":
+            sp.add_argument("--state", default=None, help="pending, failed, dead, waiting_stock, invoiced, ...")
+            sp.add_argument("--shop", default=None)
+            sp.add_argument("--limit", type=int, default=50)
+        else:
+            sp.add_argument("shop")
+            sp.add_argument("order", help="Shopify order id or name (#1001)")
+        sp.set_defaults(func=_ops(f"orders_{verb}"))
+    dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="verb", required=True)
+    for verb, help_ in (("list", "records that could not be taken in"), ("replay", "send dead letters back to the topic")):
+        sp = dlq.add_parser(verb, help=help_, description=help_)
+        sp.add_argument("--config", "-c", default=None)
+        sp.add_argument("--json", action="store_true")
+        sp.add_argument("--limit", type=int, default=50)
+        if verb == "replay":
+            sp.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all not yet replayed)")
+        sp.set_defaults(func=_ops(f"dlq_{verb}"))
+    shops = sub.add_parser("shops", help="per-shop settings").add_subparsers(dest="verb", required=True)
+    for verb, help_ in (("show", "a shop's effective settings"), ("set", "override settings: KEY=VALUE ..."),
+                        ("add", "register a shop (settings still come from the config file)")):
+        sp = shops.add_parser(verb, help=help_, description=help_)
+        sp.add_argument("--config", "-c", default=None)
+        sp.add_argument("--json", action="store_true")
+        sp.add_argument("shop", nargs="?" if verb == "show" else None)
+        if verb == "set":
+            sp.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+        sp.set_defaults(func=_ops(f"shops_{verb}"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, UserError) as exc:
+        print(f"mortard: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"mortard: {exc}", file=sys.stderr)
+        return 1
+
+
+def _unused(_: Any) -> None:  # pragma: no cover
+    pass

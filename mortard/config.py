@@ -1,0 +1,357 @@
+"""Typed settings: a TOML file with MORTARD_* environment overrides, validated at start.
+
+`MORTARD_KAFKA__BOOTSTRAP=host:9092` overrides `[kafka] bootstrap`; double underscores separate
+levels. Secrets (Heartland tokens, webhook secrets, the database password) are never written in the
+file itself: the file names an environment variable (`*_env`) or a file (`*_file`) to read them from,
+and they are held in `Secret`, whose repr never shows the value.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from mortard.heartland.dialect import Dialect
+from mortard.sync.settings import ShopSettings
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the key and what was expected."""
+
+
+class Secret:
+    """A secret value: prints as `Secret('***')`, compares by value, reveals only via .reveal()."""
+
+    __slots__ = ("_value",)
+    __mortard_secret__ = True
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    # libpq URL without the password; the password comes from password_env / password_file.
+    url: str = "postgresql://postgres@127.0.0.1:5432/mortard"
+    password_env: str = ""
+    password_file: str = ""
+    min_pool: int = 2
+    max_pool: int = 20
+    command_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    bootstrap: str = "127.0.0.1:9092"
+    topic: str = "shopify.orders"
+    dead_letter_topic: str = "shopify.orders.dead"
+    group_id: str = "mortard"
+    # Static membership (KIP-345): a stable id per daemon avoids a rebalance on restart. "" = off.
+    group_instance_id: str = ""
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 300_000
+    # Pause partitions when this many records are buffered but not yet durable in the inbox.
+    max_buffered_records: int = 2_000
+    commit_interval_s: float = 1.0
+    # For the ingest producer: the broker must support it (Tansu does not).
+    idempotent_producer: bool = True
+    partitions: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    # SIGTERM: finish in-flight work within this budget, commit, exit 0.
+    drain_timeout_s: float = 30.0
+    # Orders worked at once in this daemon, across all accounts (served round-robin by account).
+    max_orders_in_flight: int = 64
+    # How long a claimed order belongs to this daemon before another may take it over.
+    lease_s: float = 60.0
+    sweep_interval_s: float = 1.0
+    # Short in-process retries before an order is parked with a stored next_attempt_at.
+    max_attempts_in_process: int = 3
+    # Attempts before a failed order becomes dead (a person must act).
+    max_attempts: int = 12
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 2 * 1024 * 1024
+    # Shopify gives a webhook 5 s; answer 503 well before that if the broker hasn't acked.
+    produce_timeout_s: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    # "auto" = JSON when stdout is not a terminal.
+    format: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    name: str
+    token: Secret
+    base_url: str = ""  # "" = https://{subdomain}.retail.heartland.us/api/
+    subdomain: str = ""  # "" = the account name
+    rate_per_second: float = 5.0
+    burst: int = 10
+    max_concurrency: int = 8
+    request_timeout_s: float = 10.0
+
+    @property
+    def resolved_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url if self.base_url.endswith("/") else self.base_url + "/"
+        return f"https://{self.subdomain or self.name}.retail.heartland.us/api/"
+
+
+@dataclass(frozen=True, slots=True)
+class ShopConfig:
+    domain: str
+    heartland_account: str
+    webhook_secret: Secret | None = None
+    previous_webhook_secret: Secret | None = None
+    settings: ShopSettings = field(default_factory=ShopSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    dialect: Dialect = field(default_factory=Dialect)
+    accounts: dict[str, AccountConfig] = field(default_factory=dict)
+    shops: dict[str, ShopConfig] = field(default_factory=dict)
+    database_password: Secret | None = None
+
+    def account_for(self, shop: str) -> AccountConfig:
+        return self.accounts[self.shops[shop].heartland_account]
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file (optional), apply MORTARD_* overrides, and validate everything."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    _apply_env_overrides(data, env)
+    return config_from_dict(data, env)
+
+
+def config_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    data = dict(data)
+    known = {"database", "kafka", "daemon", "ingest", "logging", "heartland", "shops"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown config section [{key}]: expected one of {', '.join(sorted(known))}")
+    heartland = dict(data.get("heartland") or {})
+    for key in heartland:
+        if key not in ("accounts", "dialect"):
+            raise ConfigError(f"unknown key heartland.{key}: expected accounts or dialect")
+    accounts = {name: _account(name, raw, env) for name, raw in _table(heartland, "accounts", "heartland").items()}
+    shops = {domain: _shop(domain, raw, env, accounts) for domain, raw in _table(data, "shops", "").items()}
+    db = build(DatabaseConfig, data.get("database") or {}, "database")
+    return Config(
+        database=db,
+        kafka=build(KafkaConfig, data.get("kafka") or {}, "kafka"),
+        daemon=build(DaemonConfig, data.get("daemon") or {}, "daemon"),
+        ingest=build(IngestConfig, data.get("ingest") or {}, "ingest"),
+        logging=build(LoggingConfig, data.get("logging") or {}, "logging"),
+        dialect=build(Dialect, heartland.get("dialect") or {}, "heartland.dialect"),
+        accounts=accounts,
+        shops=shops,
+        database_password=_secret(db.password_env, db.password_file, env, "database.password", required=False),
+    )
+
+
+def _table(data: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{prefix + '.' if prefix else ''}{key}: expected a table")
+    return value
+
+
+def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
+    where = f"heartland.accounts.{name}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    raw = dict(raw)
+    token = _secret(raw.pop("token_env", ""), raw.pop("token_file", ""), env, f"{where}.token", required=True)
+    if "token" in raw:
+        raise ConfigError(f"{where}.token: put tokens in the environment (token_env) or a file (token_file)")
+    return build(AccountConfig, {**raw, "name": name, "token": token}, where)
+
+
+def _shop(domain: str, raw: Any, env: Mapping[str, str], accounts: Mapping[str, AccountConfig]) -> ShopConfig:
+    where = f"shops.{domain}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    raw = dict(raw)
+    secret = _secret(raw.pop("webhook_secret_env", ""), raw.pop("webhook_secret_file", ""), env,
+                     f"{where}.webhook_secret", required=False)
+    previous = _secret(raw.pop("previous_webhook_secret_env", ""), raw.pop("previous_webhook_secret_file", ""),
+                       env, f"{where}.previous_webhook_secret", required=False)
+    if "webhook_secret" in raw:
+        raise ConfigError(f"{where}.webhook_secret: put secrets in the environment or a file, not the config")
+    shop = build(ShopConfig, {**raw, "domain": domain, "webhook_secret": secret,
+                              "previous_webhook_secret": previous}, where)
+    if shop.heartland_account not in accounts:
+        raise ConfigError(f"{where}.heartland_account: no account {shop.heartland_account!r} under "
+                          "[heartland.accounts]")
+    return shop
+
+
+def _secret(env_name: str, file_name: str, env: Mapping[str, str], where: str, *, required: bool) -> Secret | None:
+    if env_name:
+        if env_name not in env:
+            raise ConfigError(f"{where}: environment variable {env_name} is not set")
+        return Secret(env[env_name])
+    if file_name:
+        try:
+            return Secret(Path(file_name).read_text().strip())
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read {file_name}: {exc.strerror}") from None
+    if required:
+        raise ConfigError(f"{where}: missing; set {where.rsplit('.', 1)[-1]}_env or {where.rsplit('.', 1)[-1]}_file")
+    return None
+
+
+def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith("MORTARD_") or "__" not in name:
+            continue
+        path = name[len("MORTARD_"):].lower().split("__")
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: {'.'.join(path)} is not a table in the config")
+        node[path[-1]] = _EnvText(value)
+
+
+class _EnvText(str):
+    """A value from the environment: text that `build` may coerce to the declared type."""
+
+
+def build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking every key and type; errors name the key."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise ConfigError(f"unknown key {where}.{key}: expected one of {', '.join(sorted(names))}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        key = f"{where}.{f.name}" if where else f.name
+        if f.name in raw:
+            kwargs[f.name] = _coerce(hints[f.name], raw[f.name], key)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"missing key {key}")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, _EnvText) and value == "" and type(None) in args):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value")
+    if tp is Any or tp is Secret:
+        return value
+    if is_dataclass(tp):
+        return build(tp, value, key)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, _EnvText) else value
+        if isinstance(items, str) or not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {_describe(value)}")
+        return tuple(_coerce(args[0], item.strip() if isinstance(item, str) else item, key) for item in items if item != "")
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {_describe(value)}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, _EnvText):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {_describe(value)}")
+    if tp is int:
+        if isinstance(value, _EnvText):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected a whole number, got {_describe(value)}")
+    if tp is float:
+        if isinstance(value, _EnvText):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {_describe(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return str(value)
+        raise ConfigError(f"{key}: expected text, got {_describe(value)}")
+    raise ConfigError(f"{key}: unsupported setting type {tp!r}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"{value!r}" if len(value) < 40 else "text"
+    return type(value).__name__

@@ -1,0 +1,309 @@
+"""The Kafka side of the daemon: poll, write each batch to the inbox, then commit what is durable.
+
+Three tasks share one consumer: the poller (never stops polling; pauses partitions when too much is
+buffered), the writer (one inbox transaction per batch, dead letters for what can't be parsed) and
+the committer (commits each partition's contiguous durable low-watermark periodically and on revoke).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from mortard.config import KafkaConfig
+from mortard.consume.offsets import OffsetTracker
+from mortard.consume.records import InboxEvent, MalformedRecord, parse_record
+from mortard.store.inbox import DeadLetter, write_batch
+
+log = structlog.get_logger(__name__)
+
+OnDue = Callable[[str, int], None]
+
+
+@dataclass
+class ConsumerStats:
+    consumed: int = 0
+    new_events: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    last_commit_at: float | None = None
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, owner: InboxConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._owner._on_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
+
+
+class InboxConsumer:
+    def __init__(self, kafka: KafkaConfig, pool: asyncpg.Pool, *, known_shops: Container[str],
+                 on_due: OnDue | None = None, metrics: Any = None, client_id: str = "mortard",
+                 drain_timeout_s: float = 30.0) -> None:
+        self._cfg = kafka
+        self._pool = pool
+        self._known_shops = known_shops
+        self._on_due = on_due
+        self._metrics = metrics
+        self._client_id = client_id
+        self._drain_timeout = drain_timeout_s
+        self._tracker = OffsetTracker()
+        self._queue: asyncio.Queue[list[ConsumerRecord] | None] = asyncio.Queue()
+        self._buffered = 0
+        self._paused = False
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._commit_lock = asyncio.Lock()
+        self.stats = ConsumerStats()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self._cfg
+        self._producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all",
+                                          client_id=f"{self._client_id}-dlq")
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=cfg.bootstrap, group_id=cfg.group_id, client_id=self._client_id,
+            group_instance_id=cfg.group_instance_id or None, enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms, max_poll_interval_ms=cfg.max_poll_interval_ms,
+            rebalance_timeout_ms=max(cfg.session_timeout_ms, 10_000),
+        )
+        self._consumer.subscribe([cfg.topic], listener=_Rebalance(self))
+        await self._consumer.start()
+        self._tasks = [asyncio.create_task(self._poll_loop(), name="kafka-poll"),
+                       asyncio.create_task(self._write_loop(), name="inbox-write"),
+                       asyncio.create_task(self._commit_loop(), name="kafka-commit")]
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._consumer.assignment()) if self._consumer else set()
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    async def stop(self) -> None:
+        """Stop polling, write what is buffered (within the drain budget), commit, leave the group."""
+        self._stopping.set()
+        poll = self._tasks[0] if self._tasks else None
+        if poll is not None:
+            await asyncio.gather(poll, return_exceptions=True)
+        self._queue.put_nowait(None)
+        writer = self._tasks[1] if len(self._tasks) > 1 else None
+        if writer is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(writer), self._drain_timeout)
+            except asyncio.TimeoutError:
+                log.warning("inbox_drain_timeout", buffered=self._buffered)
+                writer.cancel()
+        for task in self._tasks[2:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._commit()
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        log.info("consumer_stopped", consumed=self.stats.consumed, dead_lettered=self.stats.dead_lettered)
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        assert self._consumer is not None
+        while not self._stopping.is_set():
+            try:
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=500)
+            except KafkaError as exc:
+                log.warning("kafka_poll_failed", error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            records = [r for recs in batches.values() for r in recs]
+            if not records:
+                continue
+            for r in records:
+                self._tracker.track(TopicPartition(r.topic, r.partition), r.offset)
+            self._buffered += len(records)
+            self._queue.put_nowait(records)
+            if self._buffered >= self._cfg.max_buffered_records and not self._paused:
+                # Back-pressure: keep polling (heartbeats, rebalances) but fetch nothing new.
+                self._consumer.pause(*self._consumer.assignment())
+                self._paused = True
+                log.info("consumer_paused", buffered=self._buffered)
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            if batch is None:
+                return
+            await self._write_with_retry(batch)
+            for r in batch:
+                self._tracker.done(TopicPartition(r.topic, r.partition), r.offset)
+            self._buffered -= len(batch)
+            if self._paused and self._buffered <= self._cfg.max_buffered_records // 2 and self._consumer:
+                assigned = self._consumer.assignment()
+                if assigned:
+                    self._consumer.resume(*assigned)
+                self._paused = False
+                log.info("consumer_resumed", buffered=self._buffered)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._cfg.commit_interval_s)
+            await self._commit()
+            self._observe_lag()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def _write_with_retry(self, batch: list[ConsumerRecord]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._write(batch)
+                return
+            except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError,
+                    asyncpg.CannotConnectNowError, asyncpg.PostgresError, KafkaError,
+                    asyncio.TimeoutError) as exc:
+                # Nothing is committed until this batch is durable; keep trying (Postgres or the
+                # broker is down). The partitions stay paused once the buffer fills.
+                log.warning("inbox_write_failed", error=repr(exc), retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _write(self, batch: list[ConsumerRecord]) -> None:
+        started = time.perf_counter()
+        events: list[InboxEvent] = []
+        dead: list[DeadLetter] = []
+        for r in batch:
+            try:
+                events.append(parse_record(kafka_topic=r.topic, partition=r.partition, offset=r.offset,
+                                           value=r.value, headers=r.headers, known_shops=self._known_shops))
+            except MalformedRecord as exc:
+                dead.append(_dead_letter(r, exc.reason, exc.detail))
+        try:
+            new = await self._store(events, dead)
+        except (asyncpg.DataError, asyncpg.UntranslatableCharacterError, ValueError, RecursionError):
+            # One event Postgres can't store (a NUL in text, Infinity): find it, dead-letter it alone.
+            new, dead = await self._store_one_by_one(batch, events, dead)
+        if dead:
+            # After the rows are durable; a crash before this replays the batch and publishes again
+            # (the topic is at-least-once, the table is exactly-once on the record's coordinates).
+            await self._publish_dead(dead)
+        self.stats.batches += 1
+        self.stats.consumed += len(batch)
+        self.stats.new_events += len(new)
+        self.stats.duplicates += len(events) - len(new)
+        self.stats.dead_lettered += len(dead)
+        self._count(events, dead, time.perf_counter() - started)
+        for reason in {d.reason for d in dead}:
+            log.warning("record_dead_lettered", reason=reason, count=sum(d.reason == reason for d in dead))
+        if self._on_due is not None:
+            for key in dict.fromkeys((e.shop, e.order_id) for e in new):
+                self._on_due(*key)
+
+    async def _store(self, events: list[InboxEvent], dead: list[DeadLetter]) -> list[InboxEvent]:
+        async with self._pool.acquire() as conn:
+            flags = await write_batch(conn, events, dead)
+        return [e for e, is_new in zip(events, flags) if is_new]
+
+    async def _store_one_by_one(self, batch: list[ConsumerRecord], events: list[InboxEvent],
+                                dead: list[DeadLetter]) -> tuple[list[InboxEvent], list[DeadLetter]]:
+        new: list[InboxEvent] = []
+        by_coord = {(r.partition, r.offset): r for r in batch}
+        for e in events:
+            try:
+                new += await self._store([e], [])
+            except (asyncpg.DataError, asyncpg.UntranslatableCharacterError, ValueError, RecursionError) as exc:
+                dead.append(_dead_letter(by_coord[(e.kafka_partition, e.kafka_offset)], "unstorable",
+                                         f"Postgres refused the event: {str(exc)[:300]}"))
+        await self._store([], dead)
+        return new, dead
+
+    async def _publish_dead(self, dead: list[DeadLetter]) -> None:
+        assert self._producer is not None
+        futures = []
+        for d in dead:
+            headers = list(d.headers or ()) + [
+                ("mortard-dlq-reason", d.reason.encode()), ("mortard-dlq-detail", d.detail[:500].encode()),
+                ("mortard-source", f"{d.kafka_topic}/{d.kafka_partition}/{d.kafka_offset}".encode())]
+            futures.append(await self._producer.send(self._cfg.dead_letter_topic, value=d.value,
+                                                     key=d.key, headers=headers))
+        await asyncio.gather(*futures)
+
+    def _count(self, events: list[InboxEvent], dead: list[DeadLetter], seconds: float) -> None:
+        m = self._metrics
+        if m is None:
+            return
+        for e in events:
+            m.events_consumed_total.labels(topic=e.topic).inc()
+        for d in dead:
+            m.events_dead_lettered_total.labels(reason=d.reason).inc()
+        m.inbox_write_seconds.observe(seconds)
+
+    # -- committing --------------------------------------------------------------------------
+
+    async def _commit(self, only: list[TopicPartition] | None = None) -> None:
+        if self._consumer is None:
+            return
+        async with self._commit_lock:
+            assigned = self._consumer.assignment()
+            offsets = {tp: off for tp, off in self._tracker.committable().items()
+                       if tp in assigned and (only is None or tp in only)}
+            if not offsets:
+                return
+            try:
+                await self._consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # Expected while the group rebalances: the records are durable in the inbox, so the
+                # next owner replays at most a commit interval and the inbox drops the duplicates.
+                log.info("kafka_commit_skipped", reason=type(exc).__name__)
+                return
+            except KafkaError as exc:
+                log.warning("kafka_commit_failed", error=repr(exc))
+                return
+            self._tracker.mark_committed(offsets)
+            self.stats.last_commit_at = time.time()
+            if self._metrics is not None:
+                self._metrics.commit_age_seconds.set(0)
+
+    async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Let the writer finish what it holds for these partitions, then commit them once.
+        deadline = time.monotonic() + min(self._drain_timeout, 10.0)
+        while any(self._tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await self._commit(only=revoked)
+        self._tracker.forget(revoked)
+        log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    def _observe_lag(self) -> None:
+        m = self._metrics
+        if m is None or self._consumer is None:
+            return
+        if self.stats.last_commit_at is not None:
+            m.commit_age_seconds.set(time.time() - self.stats.last_commit_at)
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            done = self._tracker.durable_point(tp)
+            if high is not None and done is not None:
+                m.consumer_lag.labels(partition=str(tp.partition)).set(max(0, high - done))
+
+
+def _dead_letter(r: ConsumerRecord, reason: str, detail: str) -> DeadLetter:
+    return DeadLetter(kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset, key=r.key,
+                      value=r.value, headers=list(r.headers or ()), reason=reason, detail=detail)

@@ -1,0 +1,151 @@
+"""From a Kafka record to an inbox event, or a clear reason why the record can't be taken in."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from mortard.ingest.contract import (
+    CONSUMED_TOPICS,
+    MAX_ORDER_ID,
+    OrderIdError,
+    HEADER_EVENT_ID,
+    HEADER_SHOP,
+    HEADER_TOPIC,
+    HEADER_TRIGGERED_AT,
+    HEADER_WEBHOOK_ID,
+    order_id_of,
+)
+
+# Snapshots carry the whole order; the other topics patch parts of it.
+SNAPSHOT_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
+
+
+class MalformedRecord(Exception):
+    """A record that can't be taken in. `reason` is a short code for metrics and the DLQ table."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    shop: str
+    order_id: int
+    topic: str
+    dedupe_key: str
+    webhook_id: str | None
+    event_id: str | None
+    triggered_at: datetime | None
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    payload: dict[str, Any]
+    # orders/* snapshot and its updated_at; None for refunds and transactions.
+    snapshot: dict[str, Any] | None
+    snapshot_updated_at: datetime | None
+    order_name: str | None
+    refunds: dict[str, Any]        # refund id -> refund, merged into the order
+    transactions: dict[str, Any]   # transaction id -> transaction
+
+
+def parse_record(*, kafka_topic: str, partition: int, offset: int, value: bytes | None,
+                 headers: Sequence[tuple[str, bytes]], known_shops: Mapping[str, Any] | set[str]) -> InboxEvent:
+    head = _headers(headers)
+    topic = head.get(HEADER_TOPIC)
+    shop = head.get(HEADER_SHOP)
+    if not topic:
+        raise MalformedRecord("missing_header", f"record has no {HEADER_TOPIC} header")
+    if not shop:
+        raise MalformedRecord("missing_header", f"record has no {HEADER_SHOP} header")
+    if topic not in CONSUMED_TOPICS:
+        raise MalformedRecord("unsupported_topic", f"topic {topic!r} is not one mortard consumes")
+    if shop not in known_shops:
+        raise MalformedRecord("unknown_shop", f"shop {shop!r} is not configured")
+    if value is None:
+        raise MalformedRecord("empty_value", "record has no value")
+    try:
+        payload = json.loads(value.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MalformedRecord("invalid_utf8", f"value is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedRecord("not_json", f"value is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(payload, dict):
+        raise MalformedRecord("not_json_object", f"value is JSON {type(payload).__name__}, not an object")
+    try:
+        order_id = order_id_of(topic, payload)
+    except OrderIdError as exc:
+        raise MalformedRecord("no_order_id", str(exc)) from None
+
+    webhook_id = head.get(HEADER_WEBHOOK_ID)
+    event_id = head.get(HEADER_EVENT_ID)
+    if webhook_id:
+        dedupe_key = f"webhook:{webhook_id}"
+    elif event_id:
+        dedupe_key = f"event:{topic}:{event_id}"
+    else:
+        dedupe_key = f"kafka:{kafka_topic}:{partition}:{offset}"
+
+    snapshot = snapshot_updated_at = order_name = None
+    refunds: dict[str, Any] = {}
+    transactions: dict[str, Any] = {}
+    if topic in SNAPSHOT_TOPICS:
+        snapshot = payload
+        snapshot_updated_at = _timestamp(payload.get("updated_at"), "updated_at")
+        name = payload.get("name")
+        order_name = name if isinstance(name, str) else None
+        for refund in payload.get("refunds") or []:
+            if isinstance(refund, dict) and _is_id(refund.get("id")):
+                refunds[str(refund["id"])] = refund
+    elif topic == "refunds/create":
+        if not _is_id(payload.get("id")):
+            raise MalformedRecord("invalid_payload", "refund has no numeric id")
+        refunds[str(payload["id"])] = payload
+    elif topic == "order_transactions/create":
+        if not _is_id(payload.get("id")):
+            raise MalformedRecord("invalid_payload", "transaction has no numeric id")
+        transactions[str(payload["id"])] = payload
+
+    return InboxEvent(
+        shop=shop, order_id=order_id, topic=topic, dedupe_key=dedupe_key, webhook_id=webhook_id,
+        event_id=event_id, triggered_at=_timestamp_or_none(head.get(HEADER_TRIGGERED_AT)),
+        kafka_topic=kafka_topic, kafka_partition=partition, kafka_offset=offset, payload=payload,
+        snapshot=snapshot, snapshot_updated_at=snapshot_updated_at, order_name=order_name,
+        refunds=refunds, transactions=transactions,
+    )
+
+
+def _headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, raw in headers or ():
+        try:
+            out[name.lower()] = raw.decode("utf-8") if raw is not None else ""
+        except (UnicodeDecodeError, AttributeError):
+            raise MalformedRecord("invalid_header", f"header {name!r} is not UTF-8 text") from None
+    return out
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ORDER_ID
+
+
+def _timestamp(value: Any, field: str) -> datetime:
+    parsed = _timestamp_or_none(value)
+    if parsed is None:
+        raise MalformedRecord("invalid_payload", f"{field} is missing or not an ISO-8601 timestamp")
+    return parsed
+
+
+def _timestamp_or_none(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)

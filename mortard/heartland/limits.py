@@ -1,0 +1,506 @@
+"""Per-account limits for Heartland calls, and a fair global bound on in-flight orders.
+
+Layering per account (shared/docs/engineering-notes.md §4):
+    429 pause  ->  RateGate (GCRA)  ->  AimdLimit (adaptive concurrency)  ->  CircuitBreaker  ->  request
+
+Everything takes a `Clock`, so tests drive time with `FakeClock` and never really sleep.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import HeartlandUnavailable
+
+__all__ = [
+    "AccountLimits",
+    "AimdLimit",
+    "CircuitBreaker",
+    "Clock",
+    "FairSlots",
+    "FakeClock",
+    "MonotonicClock",
+    "Outcome",
+    "Permit",
+    "RateGate",
+]
+
+
+# --------------------------------------------------------------------------------------------- clock
+class Clock(Protocol):
+    def now(self) -> float:
+        """Monotonic seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class MonotonicClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """Virtual time for tests: `sleep` never really waits.
+
+    Sleepers wake in order of their wake-up time. Once a few event-loop turns pass with sleepers
+    pending (i.e. the other tasks are blocked), time jumps to the earliest wake-up. `advance()` moves
+    time by hand. `slept` records every requested sleep.
+    """
+
+    _SETTLE_TURNS = 20  # loop turns given to runnable tasks before virtual time jumps
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
+        self._ticking = False
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.slept.append(seconds)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, self._seq, fut))
+        self._seq += 1
+        if not self._ticking:
+            self._ticking = True
+            loop.call_soon(self._tick, self._SETTLE_TURNS)
+        await fut
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        self._wake_due()
+
+    def _tick(self, turns: int) -> None:
+        loop = asyncio.get_running_loop()
+        if turns > 0:
+            loop.call_soon(self._tick, turns - 1)
+            return
+        self._drop_cancelled()
+        if self._sleepers:
+            self._now = max(self._now, self._sleepers[0][0])
+            self._wake_due()
+        self._drop_cancelled()
+        if self._sleepers:
+            loop.call_soon(self._tick, self._SETTLE_TURNS)
+        else:
+            self._ticking = False
+
+    def _wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+    def _drop_cancelled(self) -> None:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+
+
+# ------------------------------------------------------------------------------------------ outcome
+class Outcome(enum.Enum):
+    """How a request ended, as the limiters see it."""
+
+    SUCCESS = "success"  # any HTTP answer that is not overload/failure (4xx included)
+    OVERLOAD = "overload"  # 429: cut concurrency, the server is alive
+    FAILURE = "failure"  # 5xx, timeout, connection error: cut concurrency, count for the breaker
+    IGNORE = "ignore"  # cancelled / never classified: just release
+
+
+# ------------------------------------------------------------------------------------------ rate gate
+class RateGate:
+    """GCRA: one theoretical arrival time (TAT); `burst` requests may go at once, then `rate`/s."""
+
+    def __init__(self, rate_per_second: float, burst: int, clock: Clock) -> None:
+        if rate_per_second <= 0 or burst < 1:
+            raise ValueError("rate_per_second must be > 0 and burst >= 1")
+        self._interval = 1.0 / rate_per_second
+        self._tolerance = (burst - 1) * self._interval
+        self._clock = clock
+        self._tat = clock.now()
+
+    def delay(self) -> float:
+        """Seconds until a request would be allowed now (0 = at once). Reserves nothing."""
+        now = self._clock.now()
+        return max(0.0, max(self._tat, now) - self._tolerance - now)
+
+    def reserve(self) -> float:
+        """Take the next slot; return how long to wait for it."""
+        now = self._clock.now()
+        tat = max(self._tat, now)
+        self._tat = tat + self._interval
+        return max(0.0, tat - self._tolerance - now)
+
+    async def acquire(self) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            await self._clock.sleep(wait)
+
+
+# ------------------------------------------------------------------------------------------ AIMD
+class AimdLimit:
+    """Adaptive concurrency limit (Netflix AIMDLimit, loss-based).
+
+    A drop (429/timeout/5xx) cuts `limit = max(min, min(limit-1, floor(limit*ratio)))`; successes grow
+    it by one, but only while busy (in-flight*2 >= limit) and at most once per `limit` such successes.
+    """
+
+    def __init__(
+        self, initial: int, max_limit: int, *, min_limit: int = 1, backoff_ratio: float = 0.9
+    ) -> None:
+        if not 1 <= min_limit <= initial <= max_limit:
+            raise ValueError("need 1 <= min_limit <= initial <= max_limit")
+        if not 0.5 <= backoff_ratio < 1.0:
+            raise ValueError("backoff_ratio must be in [0.5, 1.0)")
+        self.limit = initial
+        self.min_limit = min_limit
+        self.max_limit = max_limit
+        self.backoff_ratio = backoff_ratio
+        self.in_flight = 0
+        self._busy_successes = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut  # the releaser counted us in before waking us
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self._release_slot()
+            else:
+                self._waiters.remove(fut)
+            raise
+
+    def release(self, outcome: Outcome = Outcome.SUCCESS) -> None:
+        if outcome is Outcome.SUCCESS:
+            self._on_success()
+        elif outcome in (Outcome.OVERLOAD, Outcome.FAILURE):
+            self.on_drop()
+        self._release_slot()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Permit]:
+        await self.acquire()
+        permit = Permit()
+        try:
+            yield permit
+        finally:
+            self.release(permit.outcome)
+
+    def on_drop(self) -> None:
+        self.limit = max(self.min_limit, min(self.limit - 1, math.floor(self.limit * self.backoff_ratio)))
+        self._busy_successes = 0
+
+    def _on_success(self) -> None:
+        if self.in_flight * 2 < self.limit:
+            return  # idle: don't inflate the limit
+        self._busy_successes += 1
+        if self._busy_successes >= self.limit and self.limit < self.max_limit:
+            self.limit += 1
+            self._busy_successes = 0
+
+    def _release_slot(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < self.limit:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self.in_flight += 1
+                fut.set_result(None)
+
+
+@dataclass(slots=True)
+class Permit:
+    """Handed out by a limiter's `slot()`; set `outcome` before leaving the block."""
+
+    outcome: Outcome = Outcome.IGNORE
+
+
+# ------------------------------------------------------------------------------------------ breaker
+class CircuitBreaker:
+    """closed -> open after `threshold` consecutive failures -> half_open after `cooldown` (one probe)
+    -> closed on the probe's success, open again on its failure."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+    def __init__(
+        self, clock: Clock, *, threshold: int = 5, cooldown: float = 30.0, account: str | None = None
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.account = account
+        self._clock = clock
+        self.state = self.CLOSED
+        self.failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    def check(self) -> None:
+        """Raise `HeartlandUnavailable` if a request would be refused now (claims nothing)."""
+        if self.state == self.OPEN and self._remaining() > 0:
+            self._refuse()
+        if self.state == self.HALF_OPEN and self._probing:
+            self._refuse()
+
+    def enter(self) -> bool:
+        """Admit one request or raise `HeartlandUnavailable`; in half-open, admit only the probe.
+
+        Returns True when the admitted request is the half-open probe; pass it back to `record`.
+        """
+        if self.state == self.OPEN:
+            if self._remaining() > 0:
+                self._refuse()
+            self.state = self.HALF_OPEN
+        if self.state == self.HALF_OPEN:
+            if self._probing:
+                self._refuse()
+            self._probing = True
+            return True
+        return False
+
+    def record(self, outcome: Outcome, probe: bool = False) -> None:
+        """Report how an admitted request ended (`probe` as returned by `enter`)."""
+        if probe:
+            self._probing = False
+        if outcome is Outcome.IGNORE:
+            return  # cancelled: a probe slot is freed, nothing learned
+        if self.state == self.HALF_OPEN:
+            if probe and outcome is Outcome.FAILURE:
+                self._open()
+            elif probe:
+                self._close()
+            return
+        if self.state == self.OPEN:
+            return  # a late answer to a request admitted before the breaker opened
+        if outcome is Outcome.FAILURE:
+            self.failures += 1
+            if self.failures >= self.threshold:
+                self._open()
+        else:
+            self.failures = 0
+
+    def _close(self) -> None:
+        self.state = self.CLOSED
+        self.failures = 0
+
+    def _open(self) -> None:
+        self.state = self.OPEN
+        self._opened_at = self._clock.now()
+
+    def _remaining(self) -> float:
+        return self._opened_at + self.cooldown - self._clock.now()
+
+    def _refuse(self) -> None:
+        raise HeartlandUnavailable(
+            "circuit breaker open", account=self.account, retry_after=max(0.0, self._remaining())
+        )
+
+
+# ------------------------------------------------------------------------------------------ account
+class AccountLimits:
+    """Everything that gates one Heartland account's requests.
+
+        async with limits.slot() as permit:
+            ... send ...
+            permit.outcome = Outcome.SUCCESS
+
+    `pause(seconds)` (after a 429) holds every request of the account until the pause ends.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        rate_per_second: float = 5.0,
+        burst: int = 10,
+        initial_concurrency: int = 4,
+        max_concurrency: int = 8,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        max_pause: float = 300.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self.clock: Clock = clock or MonotonicClock()
+        self.rate = RateGate(rate_per_second, burst, self.clock)
+        self.concurrency = AimdLimit(min(initial_concurrency, max_concurrency), max_concurrency)
+        self.breaker = CircuitBreaker(
+            self.clock, threshold=breaker_threshold, cooldown=breaker_cooldown, account=name
+        )
+        self.max_pause = max_pause
+        self._paused_until = float("-inf")
+
+    @classmethod
+    def for_account(cls, account: Any, *, clock: Clock | None = None, **kw: Any) -> AccountLimits:
+        """Limits from a `HeartlandAccount`'s settings."""
+        return cls(
+            account.name,
+            rate_per_second=account.rate_per_second,
+            burst=account.burst,
+            initial_concurrency=account.initial_concurrency,
+            max_concurrency=account.max_concurrency,
+            clock=clock,
+            **kw,
+        )
+
+    # readable state, for metrics
+    @property
+    def concurrency_limit(self) -> int:
+        return self.concurrency.limit
+
+    @property
+    def in_flight(self) -> int:
+        return self.concurrency.in_flight
+
+    @property
+    def breaker_state(self) -> str:
+        return self.breaker.state
+
+    @property
+    def paused_until(self) -> float | None:
+        """Clock time the 429 pause ends, or None when not paused."""
+        return self._paused_until if self._paused_until > self.clock.now() else None
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request of this account for `seconds` (capped at `max_pause`)."""
+        until = self.clock.now() + min(max(0.0, seconds), self.max_pause)
+        self._paused_until = max(self._paused_until, until)
+
+    async def wait_pause(self) -> None:
+        while (remaining := self._paused_until - self.clock.now()) > 0:
+            await self.clock.sleep(remaining)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Permit]:
+        await self.wait_pause()
+        self.breaker.check()
+        await self.rate.acquire()
+        await self.concurrency.acquire()
+        permit = Permit()
+        try:
+            await self.wait_pause()  # a 429 may have landed while we queued
+            probe = self.breaker.enter()
+        except BaseException:
+            self.concurrency.release(Outcome.IGNORE)
+            raise
+        try:
+            yield permit
+        finally:
+            self.breaker.record(permit.outcome, probe)
+            self.concurrency.release(permit.outcome)
+
+
+# ------------------------------------------------------------------------------------------ fairness
+class FairSlots:
+    """A global bound on in-flight orders, shared fairly by accounts.
+
+    A freed slot goes to the waiting account that was served least recently (round-robin across
+    accounts with waiters, like Hatchet's GROUP_ROUND_ROBIN), so one account's backlog can't starve
+    another account's single order. Within an account, waiters are served FIFO.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = capacity
+        self.in_use = 0
+        self._held: dict[str, int] = {}
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+        self._last_served: dict[str, int] = {}
+        self._serial = 0
+
+    def waiting(self, account: str | None = None) -> int:
+        if account is not None:
+            return len(self._waiting.get(account, ()))
+        return sum(len(q) for q in self._waiting.values())
+
+    def held(self, account: str) -> int:
+        return self._held.get(account, 0)
+
+    @asynccontextmanager
+    async def slot(self, account: str) -> AsyncIterator[None]:
+        await self.acquire(account)
+        try:
+            yield
+        finally:
+            self.release(account)
+
+    async def acquire(self, account: str) -> None:
+        if self.in_use < self.capacity and not self._waiting:
+            self._grant(account)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(account, deque()).append(fut)
+        try:
+            await fut  # granted by release()
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release(account)
+            else:
+                self._forget_waiter(account, fut)
+            raise
+
+    def release(self, account: str) -> None:
+        self.in_use -= 1
+        left = self._held.get(account, 0) - 1
+        if left > 0:
+            self._held[account] = left
+        else:
+            self._held.pop(account, None)
+        self._hand_over()
+        if account not in self._held and account not in self._waiting:
+            self._last_served.pop(account, None)
+
+    def _grant(self, account: str) -> None:
+        self.in_use += 1
+        self._held[account] = self._held.get(account, 0) + 1
+        self._serial += 1
+        self._last_served[account] = self._serial
+
+    def _hand_over(self) -> None:
+        while self.in_use < self.capacity and self._waiting:
+            account = min(self._waiting, key=lambda a: self._last_served.get(a, -1))
+            queue = self._waiting[account]
+            fut = queue.popleft()
+            if not queue:
+                del self._waiting[account]
+            if not fut.done():
+                self._grant(account)
+                fut.set_result(None)
+
+    def _forget_waiter(self, account: str, fut: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(account)
+        if queue is None:
+            return
+        try:
+            queue.remove(fut)
+        except ValueError:
+            pass
+        if not queue:
+            del self._waiting[account]

@@ -1,0 +1,169 @@
+"""Carrying out one planned mutation: journal it, send it, record what Heartland answered.
+
+The journal row is written before the request leaves, so a crash at any point leaves evidence: a
+row still `sent` (or `ambiguous` after a timeout) makes the next attempt read Heartland first
+(`read_mirror`) instead of sending a create again.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+from mortard.heartland.dialect import Dialect
+from mortard.heartland.errors import HeartlandAmbiguous, HeartlandError
+from mortard.sync.actions import (
+    Action, AddAddress, AddInvoiceLine, AddLine, AddPayment, AddTax, CompleteInvoice, CreateCustomer,
+    CreateInvoice, CreateOrder, CreateTicket, DeleteLine, SetShipping, SetStatus, UpdateLine,
+)
+from mortard.sync.apply import apply_result
+from mortard.sync.model import HInvoice, HInvoiceLine, HLine, HPayment, HTicket, Mirror, ShopifyOrder
+
+# Custom field on Heartland order lines that names the Shopify line item (rebuilds the mapping).
+LINE_KEY_FIELD = "shopify_line_id"
+
+
+class Journal(Protocol):
+    async def journal_begin(self, shop: str, order_id: int, action: str, fingerprint: str,
+                            request: dict[str, Any]) -> int: ...
+
+    async def journal_ok(self, shop: str, order_id: int, journal_id: int, heartland_id: int | None,
+                         mirror: dict[str, Any], heartland_order_id: int | None, *, http_status: int = 200,
+                         document: dict[str, Any] | None = None) -> None: ...
+
+    async def journal_failed(self, shop: str, order_id: int, journal_id: int, *, ambiguous: bool, error: str,
+                             http_status: int | None, response: Any = None) -> None: ...
+
+
+async def execute(client: Any, journal: Journal, dialect: Dialect, shop: str, order_id: int,
+                  mirror: Mirror, action: Action, fingerprint: str) -> Mirror:
+    """Send one mutation and return the mirror with its effect; raises the client's errors."""
+    request = action.describe()
+    jid = await journal.journal_begin(shop, order_id, action.kind, fingerprint, request)
+    try:
+        new_id, document = await _send(client, mirror, action)
+    except HeartlandAmbiguous as exc:
+        await journal.journal_failed(shop, order_id, jid, ambiguous=True, error=str(exc), http_status=exc.status)
+        raise
+    except HeartlandError as exc:
+        await journal.journal_failed(shop, order_id, jid, ambiguous=False, error=str(exc), http_status=exc.status,
+                                     response={"error": exc.code, "message": exc.message, "details": exc.details})
+        raise
+    updated = apply_result(mirror, action, new_id, dialect)
+    await journal.journal_ok(shop, order_id, jid, new_id, updated.to_json(), updated.order_id,
+                             http_status=201 if new_id is not None else 200, document=document)
+    return updated
+
+
+async def _send(c: Any, m: Mirror, a: Action) -> tuple[int | None, dict[str, Any] | None]:
+    if isinstance(a, CreateCustomer):
+        cid = await c.create_customer({k: v for k, v in a.fields.items() if v is not None})
+        return cid, {"kind": "customer"}
+    if isinstance(a, AddAddress):
+        return await c.add_customer_address(a.customer_id, a.fields), None
+    if isinstance(a, CreateOrder):
+        oid = await c.create_order(a.fields)
+        return oid, {"kind": "order", "public_id": a.public_id}
+    if isinstance(a, AddLine):
+        fields: dict[str, Any] = {"item_id": a.item_id, "qty": a.qty, "original_unit_price": a.original_price,
+                                  "adjusted_unit_price": a.unit_price, "description": a.description,
+                                  "custom": {LINE_KEY_FIELD: str(a.shopify_line_id)}}
+        if a.location_id is not None:
+            fields["ship_from_location_id"] = a.location_id
+        return await c.add_order_line(a.order_id, fields), None
+    if isinstance(a, UpdateLine):
+        body: dict[str, Any] = {}
+        if a.qty is not None:
+            body["qty"] = a.qty
+        if a.location_id is not None:
+            body["ship_from_location_id"] = a.location_id
+        await c.update_order_line(a.order_id, a.line_id, body)
+        return None, None
+    if isinstance(a, DeleteLine):
+        await c.delete_order_line(a.order_id, a.line_id)
+        return None, None
+    if isinstance(a, AddTax):
+        return await c.add_order_tax(a.order_id, a.description, a.value), None
+    if isinstance(a, SetShipping):
+        await c.update_order(a.order_id, {"shipping_charge": a.value})
+        return None, None
+    if isinstance(a, AddPayment):
+        pid = await c.add_order_payment(a.order_id, a.amount, a.payment_type_id)
+        return pid, {"kind": "payment", "amount": a.amount}
+    if isinstance(a, SetStatus):
+        await c.set_order_status(a.order_id, a.status)
+        return None, None
+    if isinstance(a, CreateInvoice):
+        iid = await c.create_invoice(a.order_id, a.customer_id, a.location_id, a.station_id)
+        return iid, {"kind": "invoice", "location_id": a.location_id}
+    if isinstance(a, AddInvoiceLine):
+        return await c.add_invoice_line(a.invoice_id, a.item_id, a.qty, a.order_line_id), None
+    if isinstance(a, CompleteInvoice):
+        await c.complete_invoice(a.invoice_id)
+        return None, None
+    if isinstance(a, CreateTicket):
+        tid = await c.create_ticket(ticket_fields(a, c.dialect))
+        total = sum((ln.unit_price * ln.qty for ln in a.lines), a.tax)
+        return tid, {"kind": "ticket", "public_id": a.public_id, "amount": total,
+                     "detail": {"refund_id": a.refund_id}}
+    raise TypeError(f"no Heartland call for {type(a).__name__}")
+
+
+def ticket_fields(a: CreateTicket, dialect: Dialect) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "public_id": a.public_id, "station_id": a.station_id, "customer_id": a.customer_id, "status": "complete",
+        "item_lines": [{"type": "ItemLine", "item_id": ln.item_id, "qty": ln.qty, "unit_price": ln.unit_price,
+                        "description": ln.description} for ln in a.lines],
+        "tax_lines": [{"type": "TaxLine", "description": "Sales Tax", "value": a.tax}] if a.tax else [],
+        "payments": [{"type": dialect.ticket_payment_type, "payment_type_id": a.payment_type_id,
+                      "amount": a.payment, "deposit": False}] if a.payment else [],
+    }
+    if a.parent_invoice_id is not None and dialect.ticket_parent_field:
+        fields[dialect.ticket_parent_field] = a.parent_invoice_id
+    if not a.restock:
+        fields[dialect.ticket_no_restock_field] = False
+    return fields
+
+
+async def read_mirror(client: Any, public_id: str, known: Mirror, order: ShopifyOrder) -> Mirror:
+    """Rebuild the mirror from Heartland after an ambiguous failure or a crash: never guess."""
+    dialect: Dialect = client.dialect
+    found = await client.find_orders(public_id)
+    if not found:
+        # No order yet. A customer create may have landed without us seeing the id: search again.
+        return Mirror(customer_searched=known.customer_id is not None, customer_id=known.customer_id,
+                      billing_address_id=known.billing_address_id, shipping_address_id=known.shipping_address_id)
+    h = min(found, key=lambda o: int(o["id"]))
+    order_id = int(h["id"])
+    lines = []
+    for ln in await client.list_order_lines(order_id):
+        key = (ln.get("custom") or {}).get(LINE_KEY_FIELD)
+        if key is None or int(ln.get("qty") or 0) == 0 and not ln.get("qty_invoiced"):
+            continue
+        lines.append(HLine(int(ln["id"]), int(key), int(ln["item_id"]), int(ln["qty"]),
+                           Decimal(str(ln["adjusted_unit_price"])), Decimal(str(ln.get("original_unit_price") or ln["adjusted_unit_price"])),
+                           int(ln["ship_from_location_id"]) if ln.get("ship_from_location_id") else None,
+                           int(ln.get("qty_invoiced") or 0)))
+    taxes = sum((Decimal(str(t["value"])) for t in await client.list_order_taxes(order_id)), Decimal("0.00"))
+    payments = tuple(HPayment(int(p["id"]), Decimal(str(p["amount"])), int(p["payment_type_id"]))
+                     for p in await client.list_order_payments(order_id))
+    invoices = []
+    for inv in await client.list_invoices(order_id):
+        loc = inv.get(dialect.invoice_location_field)
+        link = dialect.invoice_line_order_line_field or "order_line_id"
+        inv_lines = tuple(HInvoiceLine(int(il["id"]), int(il.get(link) or 0), int(il["qty"]))
+                          for il in inv.get("lines") or ())
+        invoices.append(HInvoice(int(inv["id"]), int(loc) if loc is not None else 0, inv_lines,
+                                 inv.get("status") == dialect.invoice_status_complete))
+    tickets = []
+    for n, refund in enumerate(order.refunds, start=1):
+        for t in await client.find_tickets(f"{public_id}-R{n}"):
+            tickets.append(HTicket(int(t["id"]), str(t["public_id"]), refund.id, Decimal(str(t.get("total") or 0))))
+            break
+    return replace(
+        Mirror(), customer_searched=True, customer_id=h.get("customer_id"),
+        billing_address_id=h.get("billing_address_id"), shipping_address_id=h.get("shipping_address_id"),
+        order_id=order_id, status=h.get("status"), lines=tuple(lines), tax_total=taxes,
+        shipping_charge=Decimal(str(h.get("shipping_charge") or "0.00")), payments=payments,
+        invoices=tuple(invoices), tickets=tuple(tickets),
+    )

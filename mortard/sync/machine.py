@@ -1,0 +1,386 @@
+"""The per-order state machine and the scheduler that runs many of them at once.
+
+For one claimed order: load → (re-read Heartland if the journal says so) → loop plan → execute →
+record, until the plan is empty; then record the state and release the lease. The scheduler runs
+orders from two sources: the fast path (an event just landed in the inbox) and a sweeper (retries
+whose time has come, leases a crashed daemon left behind), under a global bound served round-robin
+across Heartland accounts.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import structlog
+
+from mortard.heartland.dialect import Dialect
+from mortard.heartland.errors import (
+    HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
+)
+from mortard.sync.actions import (
+    AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Plan, Reason, SetStatus,
+)
+from mortard.sync.execute import execute, read_mirror
+from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder
+from mortard.sync.plan import CANCELLED, DEAD, FAILED, IGNORED, INVOICED, PENDING, PlanInput, plan
+from mortard.sync.reservations import ReservationLedger
+from mortard.sync.settings import ShopSettings
+
+log = structlog.get_logger(__name__)
+
+MAX_STEPS = 500  # a plan that never converges is a bug; stop and record it rather than spin
+
+
+class OrderStore(Protocol):
+    owner: str
+
+    async def claim_one(self, shop: str, order_id: int) -> bool: ...
+    async def claim_due(self, limit: int) -> list[tuple[str, int]]: ...
+    async def load(self, shop: str, order_id: int) -> Any: ...
+    async def save_mirror(self, shop: str, order_id: int, mirror: dict[str, Any], *, resolved: bool = False,
+                          heartland_order_id: int | None = None) -> None: ...
+    async def finish(self, shop: str, order_id: int, *, state: str, reasons: tuple[Reason, ...] = (),
+                     error: str | None = None, seen_seq: int, success: bool,
+                     next_attempt_at: datetime | None = None, account: str | None = None) -> bool: ...
+    async def note(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> None: ...
+    async def release(self, shop: str, order_id: int) -> None: ...
+
+
+@dataclass
+class ShopRuntime:
+    """What the machine needs per shop: its settings, Heartland account name, client and catalog."""
+
+    settings: ShopSettings
+    account: str
+    client: Any          # mortard.heartland.HeartlandClient
+    catalog: Any         # mortard.heartland.catalog.AccountCatalog
+
+
+@dataclass
+class RetryPolicy:
+    in_process: int = 3          # quick retries inside one run
+    base_s: float = 0.2
+    max_in_process_s: float = 2.0
+    max_attempts: int = 12       # then the order is dead
+    parked_base_s: float = 5.0
+    parked_max_s: float = 900.0
+
+    def park_delay(self, attempts: int, rng: Callable[[], float] = random.random) -> float:
+        return min(self.parked_max_s, self.parked_base_s * 2 ** min(attempts, 12)) * (0.5 + rng())
+
+
+@dataclass
+class MachineStats:
+    runs: int = 0
+    converged: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    actions: dict[str, int] = field(default_factory=dict)
+
+
+class OrderMachine:
+    def __init__(self, store: OrderStore, shops: Mapping[str, ShopRuntime], dialect: Dialect, *,
+                 ledger: ReservationLedger | None = None, retry: RetryPolicy | None = None,
+                 metrics: Any = None, now: Callable[[], datetime] | None = None) -> None:
+        self._store = store
+        self._shops = shops
+        self._dialect = dialect
+        self._ledger = ledger or ReservationLedger()
+        self._retry = retry or RetryPolicy()
+        self._metrics = metrics
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self.stats = MachineStats()
+
+    async def run(self, shop: str, order_id: int) -> bool:
+        """Work one claimed order until it converges or must wait. True if new events arrived meanwhile."""
+        rt = self._shops.get(shop)
+        row = await self._store.load(shop, order_id)
+        self.stats.runs += 1
+        key = (shop, order_id)
+        with structlog.contextvars.bound_contextvars(shop=shop, order_id=order_id, order_name=row.order_name,
+                                                     account=rt.account if rt else None):
+            try:
+                if rt is None:
+                    return await self._finish(row, DEAD, (Reason("unknown_shop", f"shop {shop} is not configured"),),
+                                              success=False)
+                if row.snapshot is None:
+                    # Refunds or transactions arrived before the order itself: wait for orders/create.
+                    return await self._finish(row, "received", (Reason(
+                        "waiting_for_order", "refund or transaction received before the order"),), success=True)
+                try:
+                    order = ShopifyOrder.parse(row.snapshot, row.refunds, row.transactions)
+                except InvalidOrder as exc:
+                    return await self._finish(row, DEAD, (Reason("invalid_order", str(exc)),), success=False)
+                return await self._converge(rt, row, order)
+            finally:
+                self._ledger.release(key)
+
+    async def _converge(self, rt: ShopRuntime, row: Any, order: ShopifyOrder) -> bool:
+        shop, order_id = row.shop, row.order_id
+        key = (shop, order_id)
+        public_id = f"{rt.settings.order_prefix}{order.name}"
+        gateways = {rt.settings.payment_types.get(p.gateway) or rt.settings.payment_types.get("*", "Shopify")
+                    for p in order.payments}
+        mirror = Mirror.from_json(row.mirror)
+        items: dict[str, Item | None] | None = None
+        stock: dict[tuple[int, int], int] | None = None
+        quick_failures = 0
+        dirty = row.mirror_dirty or row.open_journal > 0
+        for _ in range(MAX_STEPS):
+            try:
+                catalog: Catalog = await rt.catalog.catalog(gateways)
+                if dirty:
+                    mirror = await read_mirror(rt.client, public_id, mirror, order)
+                    await self._store.save_mirror(shop, order_id, mirror.to_json(), resolved=True,
+                                                  heartland_order_id=mirror.order_id)
+                    log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status)
+                    dirty = False
+                p = plan(PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock))
+                if p.converged:
+                    return await self._finish(row, p.state, p.reasons, success=True, mirror=mirror,
+                                              account=rt.account)
+                action = p.actions[0]
+                self._count(action.kind)
+                if isinstance(action, LoadItems):
+                    items = {**(items or {}), **await rt.catalog.items(action.skus, rt.settings.item_match)}
+                    continue
+                if isinstance(action, LoadStock):
+                    stock = await self._load_stock(rt, key, action.item_ids)
+                    continue
+                if isinstance(action, FindCustomer):
+                    mirror = await self._find_customer(rt, row, mirror, action)
+                    continue
+                # Mutations planned together run in order; each is journaled and recorded on its own.
+                for act in p.actions:
+                    started = time.perf_counter()
+                    try:
+                        mirror = await execute(rt.client, self._store, self._dialect, shop, order_id, mirror, act,
+                                               _fingerprint(act))
+                    except HeartlandValidationError as exc:
+                        if isinstance(act, SetStatus) and act.status == self._dialect.status_open:
+                            return await self._finish(row, PENDING, (Reason("heartland_refused_open", _said(exc)),),
+                                                      success=True, mirror=mirror, account=rt.account)
+                        if isinstance(act, CompleteInvoice):
+                            # Stock moved under us (oversold elsewhere): re-read and re-plan.
+                            dirty, stock = True, None
+                            break
+                        raise
+                    finally:
+                        self._observe_step(act.kind, time.perf_counter() - started)
+                    if isinstance(act, AddLine) and act.location_id is not None and stock is not None:
+                        units = {(act.item_id, act.location_id): act.qty}
+                        self._ledger.reserve(key, units)
+                        stock[(act.item_id, act.location_id)] = stock.get((act.item_id, act.location_id), 0) - act.qty
+                    if isinstance(act, SetStatus):
+                        self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
+                    if self._dialect.status_closed == mirror.status:
+                        log.info("order_invoiced", heartland_order_id=mirror.order_id)
+            except HeartlandAmbiguous as exc:
+                log.warning("heartland_ambiguous", error=str(exc))
+                dirty = True
+                quick_failures += 1
+            except (HeartlandValidationError, HeartlandPaymentError) as exc:
+                log.warning("heartland_refused", error=str(exc))
+                return await self._finish(row, DEAD, (Reason("heartland_refused", _said(exc)),),
+                                          success=False, error=str(exc), mirror=mirror, account=rt.account)
+            except HeartlandError as exc:
+                if not exc.retryable and not isinstance(exc, HeartlandAmbiguous):
+                    return await self._finish(row, DEAD, (Reason("heartland_error", _said(exc)),),
+                                              success=False, error=str(exc), mirror=mirror, account=rt.account)
+                quick_failures += 1
+                retry_after = getattr(exc, "retry_after", None)
+                if quick_failures > self._retry.in_process or (retry_after or 0) > self._retry.max_in_process_s:
+                    return await self._park(row, exc, retry_after, mirror, rt.account)
+                await asyncio.sleep(min(self._retry.max_in_process_s,
+                                        retry_after or self._retry.base_s * 2 ** quick_failures * (0.5 + random.random())))
+                continue
+            if quick_failures > self._retry.in_process:
+                return await self._park(row, None, None, mirror, rt.account)
+        return await self._finish(row, FAILED, (Reason("no_convergence", f"no convergence after {MAX_STEPS} steps"),),
+                                  success=False, mirror=mirror, account=rt.account,
+                                  next_attempt_at=self._now() + timedelta(minutes=10))
+
+    async def _load_stock(self, rt: ShopRuntime, key: tuple[str, int], item_ids: tuple[int, ...]) -> dict[tuple[int, int], int]:
+        seq = self._ledger.begin_read()
+        try:
+            rows = await rt.client.inventory_values(item_ids) if item_ids else []
+            raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
+            return self._ledger.available(raw, seq, key)
+        finally:
+            self._ledger.end_read(seq)
+
+    async def _find_customer(self, rt: ShopRuntime, row: Any, mirror: Mirror, action: FindCustomer) -> Mirror:
+        found: list[dict[str, Any]] = []
+        for rule in rt.settings.customer_match:
+            value = action.email if rule == "email" else action.phone
+            if value:
+                found = await rt.client.find_customers(**{rule: value})
+                if found:
+                    break
+        customer_id = min(int(c["id"]) for c in found) if found else None
+        mirror = replace(mirror, customer_searched=True, customer_id=customer_id)
+        if customer_id is not None:
+            addresses = await rt.client.list_customer_addresses(customer_id)
+            mirror = _reuse_addresses(mirror, addresses, row, rt)
+        await self._store.save_mirror(row.shop, row.order_id, mirror.to_json())
+        return mirror
+
+    async def _park(self, row: Any, exc: HeartlandError | None, retry_after: float | None, mirror: Mirror,
+                    account: str) -> bool:
+        attempts = row.attempts + 1
+        if attempts >= self._retry.max_attempts:
+            return await self._finish(row, DEAD, (Reason("retries_exhausted", f"gave up after {attempts} attempts: {exc}"),),
+                                      success=False, error=str(exc), mirror=mirror, account=account)
+        delay = max(retry_after or 0, self._retry.park_delay(attempts))
+        log.info("order_parked", retry_in_s=round(delay, 1), error=str(exc))
+        return await self._finish(row, FAILED, (Reason("heartland_unavailable", str(exc) if exc else "repeated failures"),),
+                                  success=False, error=str(exc) if exc else None, mirror=mirror, account=account,
+                                  next_attempt_at=self._now() + timedelta(seconds=delay))
+
+    async def _finish(self, row: Any, state: str, reasons: tuple[Reason, ...], *, success: bool,
+                      error: str | None = None, mirror: Mirror | None = None, account: str | None = None,
+                      next_attempt_at: datetime | None = None) -> bool:
+        again = await self._store.finish(row.shop, row.order_id, state=state, reasons=reasons, error=error,
+                                         seen_seq=row.due_seq, success=success, next_attempt_at=next_attempt_at,
+                                         account=account)
+        self.stats.converged += 1
+        self.stats.by_state[state] = self.stats.by_state.get(state, 0) + 1
+        if self._metrics is not None:
+            self._metrics.orders_completed_total.labels(outcome=state).inc()
+        level = log.warning if state in (PENDING, DEAD, FAILED) else log.info
+        level("order_" + state, reasons=[r.code for r in reasons] or None,
+              heartland_order_id=mirror.order_id if mirror else None)
+        return again
+
+    def _count(self, kind: str) -> None:
+        self.stats.actions[kind] = self.stats.actions.get(kind, 0) + 1
+
+    def _observe_step(self, kind: str, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.step_duration_seconds.labels(step=kind).observe(seconds)
+
+
+def _said(exc: HeartlandError) -> str:
+    detail = "; ".join(f"{k}: {v}" for k, v in (exc.details or {}).items())
+    return f"Heartland said: {exc.message or exc.code or exc}" + (f" ({detail})" if detail else "")
+
+
+def _fingerprint(action: Any) -> str:
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps(action.describe(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _reuse_addresses(mirror: Mirror, addresses: list[dict[str, Any]], row: Any, rt: ShopRuntime) -> Mirror:
+    """An existing customer's identical address is reused rather than added again."""
+    try:
+        order = ShopifyOrder.parse(row.snapshot, row.refunds, row.transactions)
+    except InvalidOrder:
+        return mirror
+
+    def match(addr: Any) -> int | None:
+        if addr is None:
+            return None
+        want = addr.as_heartland()
+        for a in addresses:
+            if all(str(a.get(k) or "") == v for k, v in want.items() if k in ("line_1", "postal_code", "city")):
+                return int(a["id"])
+        return None
+
+    return replace(mirror, billing_address_id=match(order.billing_address),
+                   shipping_address_id=match(order.shipping_address))
+
+
+class Scheduler:
+    """Runs due orders: the fast path from the consumer and a sweeper for retries and lost leases."""
+
+    def __init__(self, machine: OrderMachine, store: OrderStore, account_of: Callable[[str], str], *,
+                 slots: Any, sweep_interval_s: float = 1.0, max_waiting: int = 5000) -> None:
+        self._machine = machine
+        self._store = store
+        self._account_of = account_of
+        self._slots = slots     # mortard.heartland.limits.FairSlots
+        self._sweep_interval = sweep_interval_s
+        self._max_waiting = max_waiting
+        self._active: set[tuple[str, int]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.last_progress = time.monotonic()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._active)
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="sync-sweeper")
+
+    def on_due(self, shop: str, order_id: int) -> None:
+        """Called by the consumer once an event is durable in the inbox."""
+        if self._stopping.is_set() or (shop, order_id) in self._active or len(self._active) >= self._max_waiting:
+            return  # already running (it will see the new event) or the sweeper will pick it up
+        self._spawn(shop, order_id, claimed=False)
+
+    def _spawn(self, shop: str, order_id: int, *, claimed: bool) -> None:
+        self._active.add((shop, order_id))
+        task = asyncio.create_task(self._run(shop, order_id, claimed))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, shop: str, order_id: int, claimed: bool) -> None:
+        try:
+            async with self._slots.slot(self._account_of(shop)):
+                if self._stopping.is_set():
+                    if claimed:
+                        await self._store.release(shop, order_id)
+                    return
+                if not claimed and not await self._store.claim_one(shop, order_id):
+                    return
+                again = True
+                while again and not self._stopping.is_set():
+                    again = await self._machine.run(shop, order_id)
+                    self.last_progress = time.monotonic()
+                    if again and not await self._store.claim_one(shop, order_id):
+                        break
+        except Exception:
+            log.exception("order_run_crashed", shop=shop, order_id=order_id)
+            try:
+                await self._store.release(shop, order_id)
+            except Exception:
+                log.exception("lease_release_failed", shop=shop, order_id=order_id)
+        finally:
+            self._active.discard((shop, order_id))
+
+    async def _sweep_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                room = self._max_waiting - len(self._active)
+                for shop, order_id in await self._store.claim_due(min(room, 200)):
+                    if (shop, order_id) in self._active:
+                        continue
+                    self._spawn(shop, order_id, claimed=True)
+            except Exception:
+                log.exception("sweep_failed")
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self._sweep_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def drain(self, timeout: float) -> int:
+        """Stop taking orders; wait for those in flight. Returns how many were still running."""
+        self._stopping.set()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        pending = list(self._tasks)
+        if pending:
+            done, still = await asyncio.wait(pending, timeout=timeout)
+            for t in still:
+                t.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+            return len(still)
+        return 0

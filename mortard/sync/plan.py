@@ -1,0 +1,485 @@
+"""The planner: given the Shopify order, Heartland as mortard knows it, stock and the shop's settings,
+return the next actions. Pure and level-triggered: it compares what Heartland should hold with what it
+holds, so duplicates, out-of-order events and restarts are all just "reconcile again", and a converged
+order plans nothing.
+
+The order of the checks is the merchant's workflow: create (customer, order, lines, taxes, shipping,
+payments) → distribute → validate and open → fulfil and invoice; and for later changes, the Heartland
+order's state decides: edit an open order in place, or record a ticket against an invoiced one.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from mortard.heartland.dialect import Dialect
+from mortard.sync.actions import (
+    Action, AddAddress, AddInvoiceLine, AddLine, AddPayment, AddTax, CompleteInvoice, CreateCustomer,
+    CreateInvoice, CreateOrder, CreateTicket, DeleteLine, FindCustomer, LoadItems, LoadStock, Plan, Reason,
+    SetShipping, SetStatus, TicketLine, UpdateLine,
+)
+from mortard.sync.model import Catalog, Item, Mirror, Refund, ShopifyLine, ShopifyOrder, Stock
+from mortard.sync.money import ZERO, PriceGroup, unit_price_groups
+from mortard.sync.routing import LineDemand, allowed_locations, route
+from mortard.sync.settings import ShopSettings
+
+# Sync states recorded in Postgres.
+RECEIVED, CREATING, OPEN, INVOICED, WAITING_STOCK, PENDING = (
+    "received", "creating", "open", "invoiced", "waiting_stock", "pending")
+FAILED, DEAD, CANCELLED, IGNORED = "failed", "dead", "cancelled", "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInput:
+    order: ShopifyOrder
+    mirror: Mirror
+    settings: ShopSettings
+    catalog: Catalog
+    dialect: Dialect
+    items: Mapping[str, Item | None] | None = None   # sku -> item; None = not loaded yet
+    stock: Stock | None = None                       # None = not loaded yet
+
+    @property
+    def public_id(self) -> str:
+        return f"{self.settings.order_prefix}{self.order.name}"
+
+
+def plan(inp: PlanInput) -> Plan:
+    o, m, d = inp.order, inp.mirror, inp.dialect
+    if m.order_id is None:
+        skip = _skip_reason(o, inp.settings)
+        if skip is not None:
+            return Plan(state=IGNORED, reasons=(skip,))
+        if o.cancelled or all(ln.current_quantity == 0 for ln in o.lines):
+            return Plan(state=CANCELLED, reasons=(Reason("cancelled_before_sync", "cancelled in Shopify before it reached Heartland"),))
+    if m.status == d.status_cancelled:
+        return Plan(state=CANCELLED)
+    items = _items_or_load(inp)
+    if isinstance(items, Plan):
+        return items
+    if m.order_id is not None and (m.status == d.status_closed or (m.lines and _all_invoiced(m))):
+        return _plan_invoiced(inp)
+    if m.order_id is None:
+        created = _plan_create(inp)
+        if created is not None:
+            return created
+    assert m.order_id is not None
+
+    if o.cancelled:
+        return _plan_cancel(inp)
+
+    for step in (_plan_lines, _plan_charges, _plan_payments):
+        result = step(inp, items)
+        if result is not None:
+            return result
+
+    if m.status == d.status_pending:
+        reasons = _pending_reasons(inp, items)
+        if reasons:
+            return Plan(state=PENDING, reasons=reasons)
+        return Plan((SetStatus(m.order_id, d.status_open),), state=CREATING)
+
+    if m.order_total != m.payments_total:
+        return Plan(state=PENDING, reasons=(Reason(
+            "refund_on_open_order",
+            f"Heartland order total {m.order_total} and payments {m.payments_total} differ after a change "
+            f"in Shopify; staff must balance it"),))
+
+    if inp.settings.auto_invoice and m.status == d.status_open:
+        invoicing = _plan_invoices(inp)
+        if invoicing is not None:
+            return invoicing
+    if any(ln.location_id is None and ln.qty > ln.qty_invoiced for ln in m.lines):
+        return Plan(state=WAITING_STOCK, reasons=(Reason(
+            "no_stock", "some lines have no location with stock; staff finish them by hand"),))
+    return Plan(state=OPEN)
+
+
+# -- create ----------------------------------------------------------------------------------------
+
+def _skip_reason(o: ShopifyOrder, s: ShopSettings) -> Reason | None:
+    if o.test and s.skip_test_orders:
+        return Reason("test_order", "Shopify test order")
+    ignored = [t for t in o.tags if t in s.tag_ignore]
+    if ignored:
+        return Reason("tag_ignored", f"tagged {ignored[0]!r}, which the shop ignores")
+    if s.tag_allow and not any(t in s.tag_allow for t in o.tags):
+        return Reason("tag_not_allowed", f"none of the tags {list(s.tag_allow)} the shop syncs")
+    return None
+
+
+def _items_or_load(inp: PlanInput) -> dict[int, Item | None] | Plan:
+    """Shopify line id -> Heartland item (None = no match and no placeholder)."""
+    skus = {ln.sku for ln in inp.order.lines if ln.sku}
+    if inp.settings.unknown_item == "placeholder":
+        skus.add(inp.settings.placeholder_item)
+    if inp.order.refunds:
+        skus.add(inp.settings.refund_item)
+    if inp.items is None or not skus <= set(inp.items):
+        return Plan((LoadItems(tuple(sorted(skus))),), state=CREATING)
+    out: dict[int, Item | None] = {}
+    for ln in inp.order.lines:
+        item = inp.items.get(ln.sku) if ln.sku else None
+        if item is None and inp.settings.unknown_item == "placeholder":
+            item = inp.items.get(inp.settings.placeholder_item)
+        out[ln.id] = item
+    return out
+
+
+def _plan_create(inp: PlanInput) -> Plan | None:
+    o, m, s = inp.order, inp.mirror, inp.settings
+    if not m.customer_searched:
+        return Plan((FindCustomer(o.customer.email if "email" in s.customer_match else "",
+                                  o.customer.phone if "phone" in s.customer_match else ""),), state=CREATING)
+    if m.customer_id is None:
+        first = o.customer.first_name or (o.billing_address or o.shipping_address or _NOBODY).first_name or "Shopify"
+        last = o.customer.last_name or (o.billing_address or o.shipping_address or _NOBODY).last_name or "Customer"
+        return Plan((CreateCustomer({"first_name": first, "last_name": last, "email": o.customer.email or None,
+                                     "phone": o.customer.phone or None}),), state=CREATING)
+    same = o.billing_address is not None and o.billing_address == o.shipping_address
+    if o.billing_address is not None and m.billing_address_id is None:
+        return Plan((AddAddress("both" if same else "billing", m.customer_id, o.billing_address.as_heartland()),),
+                    state=CREATING)
+    if o.shipping_address is not None and m.shipping_address_id is None:
+        return Plan((AddAddress("shipping", m.customer_id, o.shipping_address.as_heartland()),), state=CREATING)
+    source = inp.catalog.locations.get(s.source_location)
+    if source is None or source.station_id is None:
+        return Plan(state=PENDING, reasons=(Reason(
+            "no_source_location", f"Heartland has no order-source location {s.source_location!r} with a station"),))
+    fields = {
+        "customer_id": m.customer_id, "source_location_id": source.id, "station_id": source.station_id,
+        "public_id": inp.public_id, "status": inp.dialect.status_pending,
+        "billing_address_id": m.billing_address_id, "shipping_address_id": m.shipping_address_id,
+        "shipping_charge": o.shipping, "custom": custom_fields(o, s),
+    }
+    return Plan((CreateOrder(inp.public_id, fields),), state=CREATING)
+
+
+def custom_fields(o: ShopifyOrder, s: ShopSettings) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, source in s.custom_fields.items():
+        kind, _, arg = source.partition(":")
+        value = ""
+        if kind == "const":
+            value = arg
+        elif kind == "note":
+            value = o.note_attributes.get(arg, "")
+        elif kind == "tag":
+            value = "yes" if arg in o.tags else ""
+        elif kind == "shopify":
+            value = {"order_id": str(o.id), "name": o.name}.get(arg, "")
+        if value:
+            out[key] = value
+    return out
+
+
+# -- lines, charges, payments on an editable order ------------------------------------------------
+
+def _desired_qty(o: ShopifyOrder, ln: ShopifyLine) -> int:
+    return 0 if o.cancelled else ln.current_quantity
+
+
+def _plan_lines(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None:
+    o, m = inp.order, inp.mirror
+    assert m.order_id is not None
+    editable = m.status in (inp.dialect.status_pending, inp.dialect.status_open)
+    if not editable:
+        return None
+    additions: list[tuple[ShopifyLine, Item, tuple[PriceGroup, ...]]] = []
+    for ln in o.lines:
+        item = items.get(ln.id)
+        want = _desired_qty(o, ln)
+        have_lines = m.lines_for(ln.id)
+        have = sum(h.qty for h in have_lines)
+        if item is None:
+            continue
+        if want > have:
+            groups = unit_price_groups(ln.price, ln.quantity, ln.discount)
+            additions.append((ln, item, _units_after(groups, have, want - have)))
+        elif want < have:
+            shrink = _shrink(m.order_id, have_lines, have - want, inp.dialect.line_delete_supported)
+            if shrink:
+                return Plan(tuple(shrink), state=CREATING)
+    orphan = [h for h in m.lines if h.shopify_line_id not in {ln.id for ln in o.lines} and h.qty > h.qty_invoiced]
+    if orphan:
+        return Plan(tuple(_shrink(m.order_id, (orphan[0],), orphan[0].qty - orphan[0].qty_invoiced,
+                                  inp.dialect.line_delete_supported)), state=CREATING)
+
+    undistributed = [h for h in m.lines if h.location_id is None and h.qty_invoiced == 0 and h.qty > 0]
+    if not additions and not undistributed:
+        return None
+    tracked_ids = sorted({it.id for _, it, _ in additions if it.track_inventory} |
+                         {h.item_id for h in undistributed})
+    if inp.stock is None:
+        return Plan((LoadStock(tuple(tracked_ids)),), state=CREATING)
+
+    candidates = allowed_locations(inp.settings, inp.catalog, o.tags)
+    demands = [LineDemand(ln.id, it.id, sum(g.qty for g in groups), it.track_inventory, ln.location_id)
+               for ln, it, groups in additions]
+    demands += [LineDemand(-h.id, h.item_id, h.qty, True, None) for h in undistributed]
+    allocations = route(demands, inp.stock, candidates, inp.settings, inp.catalog, o.location_id)
+
+    actions: list[Action] = []
+    for ln, it, groups in additions:
+        mine = [a for a in allocations if a.key == ln.id]
+        for group, loc, qty in _split_groups(groups, [(a.location_id, a.qty) for a in mine]):
+            actions.append(AddLine(m.order_id, ln.id, it.id, qty, group.unit_price, ln.price, loc, ln.title))
+    for h in undistributed:
+        mine = [a for a in allocations if a.key == -h.id and a.location_id is not None]
+        if len(mine) == 1 and mine[0].qty == h.qty:
+            actions.append(UpdateLine(m.order_id, h.id, location_id=mine[0].location_id))
+    return Plan(tuple(actions), state=CREATING) if actions else None
+
+
+def _units_after(groups: tuple[PriceGroup, ...], skip: int, qty: int) -> tuple[PriceGroup, ...]:
+    out = []
+    for g in groups:
+        if skip >= g.qty:
+            skip -= g.qty
+            continue
+        n = min(g.qty - skip, qty)
+        skip = 0
+        if n > 0:
+            out.append(PriceGroup(n, g.unit_price))
+            qty -= n
+    return tuple(out)
+
+
+def _split_groups(groups: tuple[PriceGroup, ...], allocs: list[tuple[int | None, int]]):
+    """Pair price groups with location allocations unit by unit: (group, location, qty) runs."""
+    gi, ai = 0, 0
+    g_left = groups[0].qty if groups else 0
+    a_left = allocs[0][1] if allocs else 0
+    while gi < len(groups) and ai < len(allocs):
+        n = min(g_left, a_left)
+        if n:
+            yield groups[gi], allocs[ai][0], n
+        g_left -= n
+        a_left -= n
+        if g_left == 0:
+            gi += 1
+            g_left = groups[gi].qty if gi < len(groups) else 0
+        if a_left == 0:
+            ai += 1
+            a_left = allocs[ai][1] if ai < len(allocs) else 0
+
+
+def _shrink(order_id: int, lines, units: int, can_delete: bool) -> list[Action]:
+    """Take `units` off uninvoiced quantities: undistributed lines first, then the newest lines."""
+    out: list[Action] = []
+    for h in sorted(lines, key=lambda h: (h.location_id is not None, -h.id)):
+        if units <= 0:
+            break
+        free = h.qty - h.qty_invoiced
+        take = min(free, units)
+        if take <= 0:
+            continue
+        units -= take
+        if take == h.qty and h.qty_invoiced == 0 and can_delete:
+            out.append(DeleteLine(order_id, h.id))
+        else:
+            out.append(UpdateLine(order_id, h.id, qty=h.qty - take))
+    return out[:1]
+
+
+def _desired_tax(inp: PlanInput) -> Decimal:
+    o = inp.order
+    if o.taxes_included or o.cancelled:
+        return ZERO
+    return o.current_total_tax
+
+
+def _plan_charges(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None:
+    m = inp.mirror
+    assert m.order_id is not None
+    if m.status not in (inp.dialect.status_pending, inp.dialect.status_open):
+        return None
+    tax = _desired_tax(inp)
+    if m.tax_total != tax:
+        return Plan((AddTax(m.order_id, tax - m.tax_total),), state=CREATING)
+    shipping = ZERO if inp.order.cancelled else inp.order.shipping
+    if m.shipping_charge != shipping:
+        return Plan((SetShipping(m.order_id, shipping),), state=CREATING)
+    return None
+
+
+def payment_type_for(gateway: str, inp: PlanInput) -> int | None:
+    name = inp.settings.payment_types.get(gateway) or inp.settings.payment_types.get("*", "Shopify")
+    return inp.catalog.payment_types.get(name)
+
+
+def _desired_payments(inp: PlanInput) -> dict[int, Decimal] | Reason:
+    """Net money by Heartland payment type: received in Shopify, less refunds not taken by tickets."""
+    out: dict[int, Decimal] = {}
+    ticketed = {t.refund_id for t in inp.mirror.tickets}
+    entries = [(p.gateway, p.amount) for p in inp.order.payments]
+    entries += [(r.gateway or (inp.order.payments[0].gateway if inp.order.payments else ""), -r.amount)
+                for r in inp.order.refunds if r.id not in ticketed]
+    for gateway, amount in entries:
+        ptid = payment_type_for(gateway, inp)
+        if ptid is None:
+            return Reason("no_payment_type", f"no Heartland payment type for Shopify gateway {gateway!r}")
+        out[ptid] = out.get(ptid, ZERO) + amount
+    return out
+
+
+def _plan_payments(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None:
+    m = inp.mirror
+    assert m.order_id is not None
+    if m.status not in (inp.dialect.status_pending, inp.dialect.status_open):
+        return None
+    desired = _desired_payments(inp)
+    if isinstance(desired, Reason):
+        return Plan(state=PENDING, reasons=(desired,))
+    have: dict[int, Decimal] = {}
+    for p in m.payments:
+        have[p.payment_type_id] = have.get(p.payment_type_id, ZERO) + p.amount
+    for ptid in sorted(set(desired) | set(have)):
+        delta = desired.get(ptid, ZERO) - have.get(ptid, ZERO)
+        if delta:
+            return Plan((AddPayment(m.order_id, delta, ptid),), state=CREATING)
+    return None
+
+
+# -- validate -------------------------------------------------------------------------------------
+
+def _pending_reasons(inp: PlanInput, items: Mapping[int, Item | None]) -> tuple[Reason, ...]:
+    o, m = inp.order, inp.mirror
+    reasons: list[Reason] = []
+    missing = [ln.sku or f"line {ln.id}" for ln in o.lines if items.get(ln.id) is None and ln.current_quantity]
+    if missing:
+        reasons.append(Reason("unknown_item", f"no Heartland item for {', '.join(missing[:5])}"))
+    if m.order_total != m.payments_total:
+        reasons.append(Reason("total_mismatch",
+                              f"order total {m.order_total} does not equal payments {m.payments_total}"))
+    custom = custom_fields(o, inp.settings)
+    empty = [k for k in inp.catalog.required_custom_fields if not custom.get(k)]
+    if empty:
+        reasons.append(Reason("required_custom_field",
+                              f"required Heartland custom field(s) empty: {', '.join(empty)}"))
+    if o.billing_address is None and o.shipping_address is None:
+        reasons.append(Reason("missing_addresses", "the order has neither a shipping nor a billing address"))
+    return tuple(reasons)
+
+
+# -- fulfil and invoice ---------------------------------------------------------------------------
+
+def _plan_invoices(inp: PlanInput) -> Plan | None:
+    m = inp.mirror
+    assert m.order_id is not None and m.customer_id is not None
+    for inv in m.invoices:
+        if inv.completed:
+            continue
+        on_invoice = {il.order_line_id for il in inv.lines}
+        todo = [h for h in m.lines if h.location_id == inv.location_id and h.qty > h.qty_invoiced
+                and h.id not in on_invoice]
+        if todo:
+            return Plan(tuple(AddInvoiceLine(inv.id, h.id, h.item_id, h.qty - h.qty_invoiced) for h in todo),
+                        state=OPEN)
+        if inv.lines:
+            return Plan((CompleteInvoice(inv.id),), state=OPEN)
+    open_invoice_locs = {inv.location_id for inv in m.invoices if not inv.completed}
+    locations = sorted({h.location_id for h in m.lines
+                        if h.location_id is not None and h.qty > h.qty_invoiced} - open_invoice_locs)
+    for loc_id in locations:
+        loc = inp.catalog.location_by_id(loc_id)
+        if loc is None or loc.station_id is None:
+            continue
+        return Plan((CreateInvoice(m.order_id, m.customer_id, loc_id, loc.station_id),), state=OPEN)
+    return None
+
+
+def _all_invoiced(m: Mirror) -> bool:
+    return all(h.qty == h.qty_invoiced for h in m.lines)
+
+
+# -- after invoicing: tickets -----------------------------------------------------------------------
+
+def _plan_invoiced(inp: PlanInput) -> Plan:
+    """A closed order can't be edited: each Shopify refund not yet on it becomes one return ticket."""
+    o, m, s = inp.order, inp.mirror, inp.settings
+    ticketed = {t.refund_id for t in m.tickets}
+    absorbed = _refunds_absorbed(inp)
+    for n, refund in enumerate(o.refunds, start=1):
+        if refund.id in ticketed or refund.id in absorbed:
+            continue
+        ticket = _ticket_for(inp, refund, n)
+        if isinstance(ticket, Reason):
+            return Plan(state=PENDING, reasons=(ticket,))
+        return Plan((ticket,), state=INVOICED)
+    return Plan(state=INVOICED)
+
+
+def _refunds_absorbed(inp: PlanInput) -> set[int]:
+    """Refunds whose money the order already carries as negative payments (made while it was open)."""
+    negative = -sum((p.amount for p in inp.mirror.payments if p.amount < 0), ZERO)
+    absorbed: set[int] = set()
+    for r in inp.order.refunds:
+        if r.id in {t.refund_id for t in inp.mirror.tickets}:
+            continue
+        if negative >= r.amount and r.amount > 0:
+            absorbed.add(r.id)
+            negative -= r.amount
+    return absorbed
+
+
+def _ticket_for(inp: PlanInput, refund: Refund, n: int) -> CreateTicket | Reason:
+    o, m, s, cat = inp.order, inp.mirror, inp.settings, inp.catalog
+    loc_key = s.restock_location or s.source_location
+    loc = cat.locations.get(loc_key)
+    if loc is None or loc.station_id is None or m.customer_id is None:
+        return Reason("no_return_location", f"no Heartland location {loc_key!r} with a station for returns")
+    refund_item = (inp.items or {}).get(s.refund_item)
+    lines: list[TicketLine] = []
+    for rl in refund.lines:
+        hl = m.lines_for(rl.line_id)
+        if not hl or rl.quantity <= 0:
+            continue
+        unit = hl[0].unit_price
+        if rl.restock_type == "no_restock":
+            continue  # money only: carried by the refund-item line below, so no stock moves
+        lines.append(TicketLine(hl[0].item_id, -rl.quantity, unit, f"Return {o.name}"))
+    tax = -sum((rl.tax for rl in refund.lines), ZERO)
+    goods = sum((ln.unit_price * ln.qty for ln in lines), ZERO)
+    payment = -refund.amount
+    # Whatever the goods and tax lines don't explain (shipping refunds, no-restock lines, discrepancies)
+    # goes on one line of the non-inventory refund item, so the ticket balances and no stock moves.
+    gap = payment - (goods + tax)
+    if gap:
+        if refund_item is None:
+            return Reason("no_refund_item", f"no non-inventory item {s.refund_item!r} for a money-only refund")
+        lines.append(TicketLine(refund_item.id, -1, -gap, "Refund adjustment"))
+    gateway = refund.gateway or (o.payments[0].gateway if o.payments else "")
+    ptid = payment_type_for(gateway, inp)
+    if ptid is None:
+        return Reason("no_payment_type", f"no Heartland payment type for Shopify gateway {gateway!r}")
+    parent = next((i.id for i in m.invoices if i.completed), None)
+    if not lines:
+        return Reason("empty_refund", f"refund {refund.id} moves no goods and no money")
+    return CreateTicket(refund.id, f"{inp.public_id}-R{n}", m.customer_id, loc.station_id, tuple(lines), tax,
+                        payment, ptid, parent)
+
+
+# -- cancellation ---------------------------------------------------------------------------------
+
+def _plan_cancel(inp: PlanInput) -> Plan:
+    """Cancelled in Shopify: refund the payments on the open order, then cancel it in Heartland."""
+    m, d = inp.mirror, inp.dialect
+    assert m.order_id is not None
+    if any(h.qty_invoiced for h in m.lines):
+        return Plan(state=PENDING, reasons=(Reason(
+            "cancel_after_invoice", "cancelled in Shopify after part of it was invoiced; staff must return it"),))
+    for ptid in sorted({p.payment_type_id for p in m.payments}):
+        net = sum((p.amount for p in m.payments if p.payment_type_id == ptid), ZERO)
+        if net:
+            return Plan((AddPayment(m.order_id, -net, ptid),), state=CANCELLED)
+    return Plan((SetStatus(m.order_id, d.status_cancelled),), state=CANCELLED)
+
+
+class _Nobody:
+    first_name = ""
+    last_name = ""
+
+
+_NOBODY = _Nobody()
