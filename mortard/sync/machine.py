@@ -27,7 +27,7 @@ from mortard.sync.actions import (
 )
 from mortard.sync.execute import execute, read_mirror
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder
-from mortard.sync.plan import CANCELLED, DEAD, FAILED, IGNORED, INVOICED, PENDING, PlanInput, plan
+from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
 from mortard.sync.reservations import ReservationLedger
 from mortard.sync.settings import ShopSettings
 
@@ -154,6 +154,12 @@ class OrderMachine:
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, row, mirror, action)
                     continue
+                # Hold the routed units before the first await, so no other order routes to them.
+                routed = [a for a in p.actions if isinstance(a, AddLine) and a.location_id is not None]
+                for a in routed:
+                    self._ledger.reserve(key, {(a.item_id, a.location_id): a.qty})
+                    if stock is not None:
+                        stock[(a.item_id, a.location_id)] = stock.get((a.item_id, a.location_id), 0) - a.qty
                 # Mutations planned together run in order; each is journaled and recorded on its own.
                 for act in p.actions:
                     started = time.perf_counter()
@@ -165,20 +171,15 @@ class OrderMachine:
                             return await self._finish(row, PENDING, (Reason("heartland_refused_open", _said(exc)),),
                                                       success=True, mirror=mirror, account=rt.account)
                         if isinstance(act, CompleteInvoice):
-                            # Stock moved under us (oversold elsewhere): re-read and re-plan.
-                            dirty, stock = True, None
-                            break
+                            # Heartland has less stock than it showed when we routed (sold elsewhere
+                            # meanwhile): the invoice stays open for staff rather than overselling.
+                            return await self._finish(row, WAITING_STOCK, (Reason("invoice_refused", _said(exc)),),
+                                                      success=True, mirror=mirror, account=rt.account)
                         raise
                     finally:
                         self._observe_step(act.kind, time.perf_counter() - started)
-                    if isinstance(act, AddLine) and act.location_id is not None and stock is not None:
-                        units = {(act.item_id, act.location_id): act.qty}
-                        self._ledger.reserve(key, units)
-                        stock[(act.item_id, act.location_id)] = stock.get((act.item_id, act.location_id), 0) - act.qty
                     if isinstance(act, SetStatus):
                         self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
-                    if self._dialect.status_closed == mirror.status:
-                        log.info("order_invoiced", heartland_order_id=mirror.order_id)
             except HeartlandAmbiguous as exc:
                 log.warning("heartland_ambiguous", error=str(exc))
                 dirty = True
