@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from mortard.config import KafkaConfig
 from mortard.consume.offsets import OffsetTracker
+from mortard.consume.topics import ensure_topics
 from mortard.consume.records import InboxEvent, MalformedRecord, parse_record
 from mortard.store.inbox import DeadLetter, write_batch
 
@@ -75,6 +76,7 @@ class InboxConsumer:
 
     async def start(self) -> None:
         cfg = self._cfg
+        await ensure_topics(cfg.bootstrap, {cfg.topic: cfg.partitions, cfg.dead_letter_topic: 1})
         self._producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all",
                                           client_id=f"{self._client_id}-dlq")
         await self._producer.start()
