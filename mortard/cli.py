@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from mortard import __version__
 from mortard.config import Config, ConfigError, load_config
@@ -140,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--limit", type=int, default=50)
         if verb == "replay":
             sp.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all not yet replayed)")
+            sp.add_argument("--force", action="store_true", help="replay even dead letters already replayed")
         sp.set_defaults(func=_ops(f"dlq_{verb}"))
     shops = sub.add_parser("shops", help="per-shop settings").add_subparsers(dest="verb", required=True)
     for verb, help_ in (("show", "a shop's effective settings"), ("set", "override settings: KEY=VALUE ..."),
@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("shop", nargs="?" if verb == "show" else None)
         if verb == "set":
             sp.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+        if verb == "add":
+            sp.add_argument("--account", default=None,
+                            help="Heartland account (default: the shop's account in the config file)")
         sp.set_defaults(func=_ops(f"shops_{verb}"))
     return p
 
@@ -168,6 +171,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mortard: {exc}", file=sys.stderr)
         return 1
 
-
-def _unused(_: Any) -> None:  # pragma: no cover
-    pass

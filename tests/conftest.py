@@ -100,6 +100,12 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def noida_bootstrap(kafka_bootstrap: str) -> str:
+    """The primary broker under its own name, for tests that parametrize over brokers."""
+    return kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
 def tansu_bootstrap() -> Iterator[str]:
     """Tansu, a second independent Kafka implementation, for the cross-check runs."""
     broker = EmbeddedBroker("tansu").start()

@@ -23,7 +23,7 @@ from mortard.heartland.errors import (
     HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
 )
 from mortard.sync.actions import (
-    AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Plan, Reason, SetStatus,
+    Action, AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Plan, Reason, SetStatus, UpdateLine,
 )
 from mortard.sync.execute import execute, read_mirror
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder
@@ -34,6 +34,25 @@ from mortard.sync.settings import ShopSettings
 log = structlog.get_logger(__name__)
 
 MAX_STEPS = 500  # a plan that never converges is a bug; stop and record it rather than spin
+
+
+def _routed_units(actions: tuple[Action, ...], mirror: Mirror) -> dict[tuple[int, int], int]:
+    """(item, location) -> units these actions place at a location: new lines, and undistributed lines
+    given a location. Both consume stock, so later steps of the same run must not route those units again."""
+    out: dict[tuple[int, int], int] = {}
+    for a in actions:
+        if isinstance(a, AddLine) and a.location_id is not None:
+            unit, qty = (a.item_id, a.location_id), a.qty
+        elif isinstance(a, UpdateLine) and a.location_id is not None:
+            line = next((ln for ln in mirror.lines if ln.id == a.line_id), None)
+            if line is None or line.location_id == a.location_id:
+                continue
+            unit, qty = (line.item_id, a.location_id), (line.qty if a.qty is None else a.qty) - line.qty_invoiced
+        else:
+            continue
+        if qty > 0:
+            out[unit] = out.get(unit, 0) + qty
+    return out
 
 
 class OrderStore(Protocol):
@@ -155,11 +174,10 @@ class OrderMachine:
                     mirror = await self._find_customer(rt, row, mirror, action)
                     continue
                 # Hold the routed units before the first await, so no other order routes to them.
-                routed = [a for a in p.actions if isinstance(a, AddLine) and a.location_id is not None]
-                for a in routed:
-                    self._ledger.reserve(key, {(a.item_id, a.location_id): a.qty})
+                for unit, qty in _routed_units(p.actions, mirror).items():
+                    self._ledger.reserve(key, {unit: qty})
                     if stock is not None:
-                        stock[(a.item_id, a.location_id)] = stock.get((a.item_id, a.location_id), 0) - a.qty
+                        stock[unit] = stock.get(unit, 0) - qty
                 # Mutations planned together run in order; each is journaled and recorded on its own.
                 for act in p.actions:
                     started = time.perf_counter()

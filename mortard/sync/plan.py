@@ -217,7 +217,14 @@ def _plan_lines(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None
     candidates = allowed_locations(inp.settings, inp.catalog, o.tags)
     demands = [LineDemand(ln.id, it.id, sum(g.qty for g in groups), it.track_inventory, ln.location_id)
                for ln, it, groups in additions]
-    demands += [LineDemand(-h.id, h.item_id, h.qty, True, None) for h in undistributed]
+    # An undistributed Shopify line may be several Heartland lines (one per price group); without
+    # splitting they move together, so one Shopify line never ends up partly placed.
+    moving: dict[int, list] = {}
+    for h in undistributed:
+        group = h.id if inp.settings.allow_split else next(
+            u.id for u in undistributed if (u.shopify_line_id, u.item_id) == (h.shopify_line_id, h.item_id))
+        moving.setdefault(-group, []).append(h)
+    demands += [LineDemand(key, hs[0].item_id, sum(h.qty for h in hs), True, None) for key, hs in moving.items()]
     allocations = route(demands, inp.stock, candidates, inp.settings, inp.catalog, o.location_id)
 
     actions: list[Action] = []
@@ -225,10 +232,10 @@ def _plan_lines(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None
         mine = [a for a in allocations if a.key == ln.id]
         for group, loc, qty in _split_groups(groups, [(a.location_id, a.qty) for a in mine]):
             actions.append(AddLine(m.order_id, ln.id, it.id, qty, group.unit_price, ln.price, loc, ln.title))
-    for h in undistributed:
-        mine = [a for a in allocations if a.key == -h.id and a.location_id is not None]
-        if len(mine) == 1 and mine[0].qty == h.qty:
-            actions.append(UpdateLine(m.order_id, h.id, location_id=mine[0].location_id))
+    for key, hs in moving.items():
+        mine = [a for a in allocations if a.key == key and a.location_id is not None]
+        if len(mine) == 1 and mine[0].qty == sum(h.qty for h in hs):
+            actions.extend(UpdateLine(m.order_id, h.id, location_id=mine[0].location_id) for h in hs)
     return Plan(tuple(actions), state=CREATING) if actions else None
 
 
@@ -446,10 +453,10 @@ def _ticket_for(inp: PlanInput, refund: Refund, n: int) -> CreateTicket | Reason
     # Whatever the goods and tax lines don't explain (shipping refunds, no-restock lines, discrepancies)
     # goes on one line of the non-inventory refund item, so the ticket balances and no stock moves.
     gap = payment - (goods + tax)
-    if gap:
+    if gap or (not lines and (payment or tax)):  # money moves (even only tax): the ticket needs a line
         if refund_item is None:
             return Reason("no_refund_item", f"no non-inventory item {s.refund_item!r} for a money-only refund")
-        lines.append(TicketLine(refund_item.id, -1, -gap, "Refund adjustment"))
+        lines.append(TicketLine(refund_item.id, -1, ZERO - gap, "Refund adjustment"))  # never "-0.00"
     gateway = refund.gateway or (o.payments[0].gateway if o.payments else "")
     ptid = payment_type_for(gateway, inp)
     if ptid is None:

@@ -22,10 +22,21 @@ def spec(order_id: int = 5001) -> OrderSpec:
     return OrderSpec(order_id, 1000 + order_id % 1000, [LineSpec("SKU-0001", 2, Decimal("19.99"))])
 
 
-def kafka_cfg(bootstrap: str, topic: str, **kw) -> KafkaConfig:
+def kafka_cfg(bootstrap: str, topic: str, *, tansu: bool = False, **kw) -> KafkaConfig:
+    # Tansu joins a group in session_timeout/2, so it gets a short session (infra.md); noida-db
+    # refuses sessions under 6 s, like Kafka.
+    session, heartbeat = (1000, 250) if tansu else (6000, 1000)
     return KafkaConfig(bootstrap=bootstrap, topic=topic, dead_letter_topic=topic + ".dead",
-                       group_id=f"g-{topic}", session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                       group_id=f"g-{topic}", session_timeout_ms=session, heartbeat_interval_ms=heartbeat,
                        commit_interval_s=0.2, **kw)
+
+
+@pytest.fixture(params=["noida", "tansu"])
+def broker(request) -> tuple[str, bool]:
+    """Every consumer test runs on noida-db and again on Tansu, an independent implementation."""
+    if request.param == "tansu":
+        return request.getfixturevalue("tansu_bootstrap"), True
+    return request.getfixturevalue("noida_bootstrap"), False
 
 
 async def wait_for(pool: asyncpg.Pool, sql: str, expect, timeout: float = 20.0):
@@ -41,13 +52,19 @@ async def wait_for(pool: asyncpg.Pool, sql: str, expect, timeout: float = 20.0):
 
 
 @pytest.fixture
-async def consumer_factory(pool, kafka_bootstrap, topic_name):
+def kafka_bootstrap(broker) -> str:  # the broker under test, for the tests' own producing and reading
+    return broker[0]
+
+
+@pytest.fixture
+async def consumer_factory(pool, broker, topic_name):
+    kafka_bootstrap, tansu = broker
     await create_topic(kafka_bootstrap, topic_name, partitions=4)
     started: list[InboxConsumer] = []
     due: list[tuple[str, int]] = []
 
     async def make(**kw) -> InboxConsumer:
-        c = InboxConsumer(kafka_cfg(kafka_bootstrap, topic_name, **kw), pool, known_shops={SHOP},
+        c = InboxConsumer(kafka_cfg(kafka_bootstrap, topic_name, tansu=tansu, **kw), pool, known_shops={SHOP},
                           on_due=lambda s, o: due.append((s, o)))
         await c.start()
         started.append(c)

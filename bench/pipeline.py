@@ -1,0 +1,438 @@
+"""Whole-pipeline benchmark: Kafka → inbox → sync → sandbox (HTTP) → Postgres, with the daemon as a
+`mortard run` subprocess (generated TOML, JSON logs at info to a file) so its CPU and RSS are its own.
+
+Pushes N realistic orders/create events (1–4 lines, discounts, shipping; stock plentiful so they
+invoice) for K shops/accounts at once (a backlog), waits until every order is invoiced, and prints
+one table. Goals: >= 200 orders/s with no limit; with `--rate-limit R --accounts K`, >= 90 % of the
+ceiling K·R ÷ calls-per-order with < 1 % of calls answered 429.
+
+    .venv/bin/python bench/pipeline.py [--orders 2000] [--accounts 2]
+    .venv/bin/python bench/pipeline.py --rate-limit 50 --accounts 2 [--orders 600]
+    .venv/bin/python bench/pipeline.py --soak 600 [--soak-rate 20] [--backlog 10000]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _stack as S  # noqa: E402
+from mortard.embedded import free_port  # noqa: E402
+
+FINAL = ("invoiced", "waiting_stock", "open", "pending", "dead", "cancelled", "ignored", "failed")
+
+
+def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, sandbox_url: str, accounts: list[str],
+                 rate: float, burst: int, max_concurrency: int, ops_port: int, in_flight: int) -> dict[str, str]:
+    lines = [
+        "[database]", f'url = "{db_url}"', "min_pool = 2", "max_pool = 20", "",
+        "[kafka]", f'bootstrap = "{bootstrap}"', f'topic = "{topic}"', f'dead_letter_topic = "{topic}.dead"',
+        f'group_id = "bench-{topic}"', "session_timeout_ms = 6000", "heartbeat_interval_ms = 1000",
+        "commit_interval_s = 1.0", "partitions = 8", "",
+        "[daemon]", f"ops_port = {ops_port}", "sweep_interval_s = 1.0", "drain_timeout_s = 20",
+        f"max_orders_in_flight = {in_flight}", "",
+        "[logging]", 'level = "info"', 'format = "json"', "",
+    ]
+    env = {}
+    for name in accounts:
+        env[f"BENCH_TOKEN_{name.upper()}"] = f"sandbox-token-{name}"
+        lines += [f"[heartland.accounts.{name}]", f'token_env = "BENCH_TOKEN_{name.upper()}"',
+                  f'base_url = "{sandbox_url}/{name}/api/"', f"rate_per_second = {rate}", f"burst = {burst}",
+                  f"max_concurrency = {max_concurrency}", "request_timeout_s = 10.0", ""]
+    for name in accounts:
+        lines += [f'[shops."{S.shop_of(name)}"]', f'heartland_account = "{name}"', ""]
+    path.write_text("\n".join(lines))
+    return env
+
+
+class DaemonProc:
+    def __init__(self, cfg: Path, env: dict[str, str], log: Path, ops_port: int) -> None:
+        self.cfg, self.env, self.log, self.ops_port = cfg, env, log, ops_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = Path(S.PY).parent / "mortard"
+        cmd = [str(exe)] if exe.exists() else [S.PY, "-m", "mortard"]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([*cmd, "run", "-c", str(self.cfg)], stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env={**os.environ, **self.env},
+                                         start_new_session=True)
+
+    async def wait_ready(self, http: aiohttp.ClientSession, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}; see {self.log}")
+            try:
+                async with http.get(f"http://127.0.0.1:{self.ops_port}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"daemon not ready in {timeout}s; see {self.log}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        return S.proc_cpu(self.pid)
+
+    def mem(self) -> dict[str, float]:
+        return S.proc_mem(self.pid)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(40)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+async def loop_lag_p99(http: aiohttp.ClientSession, port: int) -> str:
+    """p99 event-loop lag from the daemon's histogram (upper bound of the bucket holding the 99th %)."""
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+            text = await r.text()
+    except aiohttp.ClientError:
+        return "n/a"
+    buckets = []
+    for m in re.finditer(r'^mortard_event_loop_lag_distribution_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M):
+        buckets.append((float(m.group(1)), float(m.group(2))))
+    if not buckets or buckets[-1][1] == 0:
+        return "n/a"
+    total = buckets[-1][1]
+    for le, n in buckets:
+        if n >= 0.99 * total:
+            return f"<= {le * 1000:g} ms" if le != float("inf") else "> last bucket"
+    return "n/a"
+
+
+async def kafka_lag(bootstrap: str, group: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await c.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in (c.partitions_for_topic(topic) or set())]
+        if not tps:
+            await c._client.force_metadata_update()  # type: ignore[attr-defined]
+            tps = [TopicPartition(topic, p) for p in (c.partitions_for_topic(topic) or set())]
+        ends = await c.end_offsets(tps)
+        lag = 0
+        for tp in tps:
+            lag += ends[tp] - (await c.committed(tp) or 0)
+        return lag
+    finally:
+        await c.stop()
+
+
+def other_cpu(servers: S.Servers) -> dict[str, float]:
+    out = {}
+    if servers.sandbox and servers.sandbox.proc:
+        out["sandbox"] = servers.sandbox.cpu()
+    pid = S.pg_pid(servers.pg)
+    if pid:
+        out["postgres"] = S.tree_cpu(pid)
+    if servers.broker and servers.broker._proc:
+        out["noida"] = S.proc_cpu(servers.broker._proc.pid)
+    out["bench"] = S.self_cpu()
+    return out
+
+
+def start_py_spy(out: str | None, pid: int) -> subprocess.Popen[bytes] | None:
+    if not out:
+        return None
+    import shutil
+    exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if not exe:
+        print("py-spy not found (pip install py-spy, or set PY_SPY=/path/to/py-spy); not profiling")
+        return None
+    fmt = "speedscope" if out.endswith(".json") else "flamegraph" if out.endswith(".svg") else "raw"
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--format", fmt, "-o", out,
+                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_py_spy(proc: subprocess.Popen[bytes] | None, out: str | None) -> None:
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    print(f"py-spy profile of the daemon written to {out}")
+
+
+async def settled(pool: asyncpg.Pool) -> tuple[int, int]:
+    row = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE sync_state = ANY($1::text[]) AND due_seq = done_seq AND lease_owner IS NULL)"
+        " AS done, count(*) FILTER (WHERE sync_state = 'invoiced') AS invoiced FROM orders", list(FINAL))
+    return int(row["done"]), int(row["invoiced"])
+
+
+async def produce_paced(bootstrap: str, topic: str, hooks: list, rate: float, until: float) -> int:
+    """Produce at `rate` events/s until `until` (perf_counter) or the hooks run out; returns count sent."""
+    from aiokafka import AIOKafkaProducer
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    sent = 0
+    t0 = time.perf_counter()
+    try:
+        while sent < len(hooks) and time.perf_counter() < until:
+            due = int((time.perf_counter() - t0) * rate) + 1
+            batch = hooks[sent:min(due, len(hooks))]
+            futs = [await producer.send(topic, value=h.body, key=h.key, headers=h.kafka_headers()) for h in batch]
+            await asyncio.gather(*futs)
+            sent += len(batch)
+            await asyncio.sleep(0.1)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], prices: dict) -> int:
+    assert servers.pg and servers.broker and servers.sandbox
+    rng = random.Random(args.seed)
+    shops = [S.shop_of(n) for n in names]
+    db_url = await S.fresh_database(servers.pg.url)
+    topic = f"orders-{uuid.uuid4().hex[:8]}"
+    await S.create_topic(servers.broker.bootstrap, topic, 8)
+    ops_port = free_port()
+    limited = args.rate_limit is not None
+    rate = args.rate_limit if limited else 10_000.0
+    burst = (args.client_burst or args.burst) if limited else 1000
+    env = write_config(servers.tmp / "bench.toml", db_url=db_url, bootstrap=servers.broker.bootstrap, topic=topic,
+                       sandbox_url=servers.sandbox.url, accounts=names, rate=rate, burst=burst,
+                       max_concurrency=args.max_concurrency, ops_port=ops_port, in_flight=args.in_flight)
+    daemon = DaemonProc(servers.tmp / "bench.toml", env, servers.tmp / "daemon.log", ops_port)
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    rc = 0
+    async with aiohttp.ClientSession() as http:
+        daemon.start()
+        try:
+            await daemon.wait_ready(http)
+            if args.soak:
+                rc = await soak(args, servers, daemon, pool, http, rng, shops, prices, topic)
+            else:
+                rc = await burst_run(args, servers, daemon, pool, http, rng, shops, prices, topic, limited, ops_port)
+        finally:
+            code = daemon.stop()
+            if code not in (0, None):
+                print(f"daemon exited with {code}; log: {daemon.log}")
+            await pool.close()
+    if rc and args.keep_log:
+        import shutil
+        shutil.copy(servers.tmp / "daemon.log", args.keep_log)
+        print(f"daemon log copied to {args.keep_log}")
+    return rc
+
+
+async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: DaemonProc, pool: asyncpg.Pool,
+                    http: aiohttp.ClientSession, rng: random.Random, shops: list[str], prices: dict, topic: str,
+                    limited: bool, ops_port: int) -> int:
+    assert servers.broker and servers.sandbox
+    n = args.orders or (max(200, int(45 * len(shops) * args.rate_limit / 11)) if limited else 2000)
+    hooks = S.order_events(rng, shops, prices, n, update_share=0.0)
+    await asyncio.sleep(1.0)   # let the daemon's startup calls (catalogs) finish before the baseline
+    req0 = await S.sandbox_requests(http, servers.sandbox.url)
+    cpu0 = daemon.cpu()
+    others0 = other_cpu(servers)
+    xact0 = await pool.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    spy = start_py_spy(args.py_spy, daemon.pid)
+    t0 = time.time()
+    p0 = time.perf_counter()
+    produce_s = await S.produce(servers.broker.bootstrap, topic, hooks)
+    deadline = p0 + args.timeout
+    done = invoiced = 0
+    while time.perf_counter() < deadline:
+        done, invoiced = await settled(pool)
+        if done >= n:
+            break
+        await asyncio.sleep(0.25)
+    t_end = time.perf_counter()
+    cpu = daemon.cpu() - cpu0
+    others = {k: v - others0.get(k, 0.0) for k, v in other_cpu(servers).items()}
+    stop_py_spy(spy, args.py_spy)
+    await asyncio.sleep(0.6)   # pg_stat is flushed at most every 0.5 s
+    xacts = await pool.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()") - xact0
+    req1 = await S.sandbox_requests(http, servers.sandbox.url)
+    lag_p99 = await loop_lag_p99(http, ops_port)
+    mem = daemon.mem()
+    rows = await pool.fetch("SELECT extract(epoch FROM invoiced_at) AS inv, "
+                            "extract(epoch FROM invoiced_at - first_event_at) AS lat FROM orders "
+                            "WHERE invoiced_at IS NOT NULL ORDER BY invoiced_at")
+    states = {r["sync_state"]: r["n"] for r in await pool.fetch(
+        "SELECT sync_state, count(*) AS n FROM orders GROUP BY sync_state")}
+    events = await pool.fetchval("SELECT count(*) FROM events")
+    await asyncio.sleep(2.5)   # > commit interval: the committed offsets catch up
+    lag = await kafka_lag(servers.broker.bootstrap, f"bench-{topic}", topic)
+
+    by0, tot0, l0 = S.tally_requests(req0)
+    by1, tot1, l1 = S.tally_requests(req1)
+    calls = {k: by1.get(k, 0) - by0.get(k, 0) for k in by1 if by1.get(k, 0) - by0.get(k, 0)}
+    total_calls, n429 = tot1 - tot0, l1 - l0
+    ok_calls = total_calls - n429
+    inv_times = [float(r["inv"]) for r in rows]
+    lats = [float(r["lat"]) for r in rows]
+    wall = (inv_times[-1] - t0) if inv_times else t_end - p0
+    rate_all = invoiced / wall if wall > 0 else 0.0
+    if len(inv_times) >= 20:
+        a, b = inv_times[len(inv_times) // 10], inv_times[len(inv_times) * 9 // 10]
+        rate_mid = (len(inv_times) * 9 // 10 - len(inv_times) // 10) / (b - a) if b > a else float("nan")
+    else:
+        rate_mid = float("nan")
+    cpo = ok_calls / max(1, invoiced)
+    stack_ms = (cpu + sum(v for k, v in others.items() if k != "bench")) / max(1, invoiced) * 1000
+    table: list[tuple[str, Any, str]] = [
+        ("orders pushed / invoiced", f"{n:,} / {invoiced:,}",
+         "all settled" if done >= n else f"TIMED OUT after {args.timeout:g}s ({done} settled)"),
+        ("order states", ", ".join(f"{k} {v}" for k, v in sorted(states.items())), ""),
+        ("produce time", produce_s, f"s for {n:,} events (a backlog)"),
+        ("orders/s end to end", rate_all, "produce start → last invoiced"
+         + ("" if limited else f"; goal >= 200 -> {'PASS' if rate_all >= 200 else 'FAIL'}")),
+        ("orders/s steady (10th→90th pct)", rate_mid, "between the 10th and 90th percentile invoice"),
+        ("event→invoiced p50 s", S.percentile(lats, 50), "orders.invoiced_at - first_event_at"),
+        ("event→invoiced p99 s", S.percentile(lats, 99), "(a backlog: includes queueing)"),
+        ("Heartland calls per order", cpo, f"{ok_calls:,} non-429 calls"),
+    ]
+    for kind, c in sorted(calls.items(), key=lambda kv: -kv[1]):
+        table.append((f"  {kind}", c / max(1, invoiced), "per order"))
+    table += [
+        ("daemon CPU ms per order", cpu / max(1, invoiced) * 1000, f"daemon CPU {cpu:.1f}s; §7 budget 1–2 ms"),
+        ("other CPU ms per order", ", ".join(f"{k} {v / max(1, invoiced) * 1000:.1f}" for k, v in others.items()),
+         f"same window; {t_end - p0:.1f}s wall x 2 cores = {(t_end - p0) * 2:.0f} CPU-s available"),
+        ("whole-stack CPU ms per order", stack_ms, f"daemon+sandbox+postgres+noida -> this box's ceiling "
+         f"≈ {(os.cpu_count() or 1) * 1000 / stack_ms if stack_ms else float('nan'):.0f} orders/s on {os.cpu_count()} cores"),
+        ("Postgres transactions per order", xacts / max(1, invoiced), "pg_stat_database.xact_commit (incl. polling)"),
+        ("daemon peak RSS MiB", mem.get("VmHWM", 0.0), f"now {mem.get('VmRSS', 0.0):.0f} MiB"),
+        ("event-loop lag p99", lag_p99, "daemon's histogram; §7 goal < 50 ms"),
+        ("events consumed / Kafka lag", f"{events:,} / {lag}", "lag 0 = drained and committed"),
+        ("429 answers", f"{n429:,} ({n429 / max(1, total_calls) * 100:.2f} % of calls)",
+         "goal < 1 %" if limited else ""),
+    ]
+    rc = 0 if done >= n else 1
+    if limited:
+        ceiling = len(shops) * args.rate_limit / cpo
+        frac = rate_mid / ceiling if rate_mid == rate_mid else rate_all / ceiling
+        ok = frac >= 0.9 and n429 / max(1, total_calls) < 0.01
+        table += [("ceiling K·R ÷ calls/order", ceiling, f"K={len(shops)}, R={args.rate_limit:g} req/s"),
+                  ("orders/s ÷ ceiling", f"{frac:.1%}", f"steady rate; goal >= 90 % and < 1 % 429 -> "
+                                                       f"{'PASS' if ok else 'FAIL'}")]
+    title = (f"bench/pipeline.py — {n:,} orders, {len(shops)} shop(s)/account(s), "
+             + (f"sandbox limit {args.rate_limit:g} req/s/account (burst {args.burst}), daemon at "
+                f"{args.rate_limit:g} req/s burst {args.client_burst or args.burst}" if limited else "no rate limit"))
+    S.print_table(title, table)
+    print(f"conditions: {S.conditions()}; daemon max_orders_in_flight={args.in_flight}, "
+          f"account max_concurrency={args.max_concurrency}")
+    return rc
+
+
+async def soak(args: argparse.Namespace, servers: S.Servers, daemon: DaemonProc, pool: asyncpg.Pool,
+               http: aiohttp.ClientSession, rng: random.Random, shops: list[str], prices: dict, topic: str) -> int:
+    assert servers.broker
+    backlog = S.order_events(rng, shops, prices, args.backlog, update_share=0.3)
+    steady = S.order_events(rng, shops, prices, int(args.soak * args.soak_rate) + 10,
+                            first_id=9_000_000, update_share=0.3)
+    cpu0 = daemon.cpu()
+    t0 = time.perf_counter()
+    print(f"soak: producing a {len(backlog):,}-event backlog, then {args.soak_rate:g} events/s for {args.soak:g}s; "
+          "RSS every 10 s", flush=True)
+    await S.produce(servers.broker.bootstrap, topic, backlog)
+    producer = asyncio.create_task(produce_paced(servers.broker.bootstrap, topic, steady, args.soak_rate,
+                                                 t0 + args.soak))
+    samples: list[tuple[float, float, int, int]] = []
+    while time.perf_counter() < t0 + args.soak:
+        await asyncio.sleep(10 - ((time.perf_counter() - t0) % 10))
+        mem = daemon.mem()
+        done, invoiced = await settled(pool)
+        events = await pool.fetchval("SELECT count(*) FROM events")
+        samples.append((time.perf_counter() - t0, mem.get("VmRSS", 0.0), events, invoiced))
+        print(f"  t={samples[-1][0]:6.0f}s  RSS {samples[-1][1]:7.1f} MiB  events {events:7,}  invoiced {invoiced:7,}",
+              flush=True)
+    sent = await producer
+    # drain what is left (bounded)
+    end = time.perf_counter() + 120
+    while time.perf_counter() < end:
+        events = await pool.fetchval("SELECT count(*) FROM events")
+        if events >= len(backlog) + sent:
+            break
+        await asyncio.sleep(1)
+    cpu = daemon.cpu() - cpu0
+    rss = [s[1] for s in samples]
+    after_warm = [s[1] for s in samples if s[0] >= 60] or rss
+    mean = sum(after_warm) / len(after_warm)
+    dev = max(abs(x - mean) for x in after_warm) / mean * 100
+    mean_all = sum(rss) / len(rss)
+    dev_all = max(abs(x - mean_all) for x in rss) / mean_all * 100
+    done, invoiced = await settled(pool)
+    S.print_table(f"bench/pipeline.py --soak {args.soak:g} — {args.backlog:,}-event backlog then "
+                  f"{args.soak_rate:g} events/s, {len(shops)} shops", [
+        ("events produced / consumed", f"{len(backlog) + sent:,} / {events:,}", ""),
+        ("orders invoiced", invoiced, ""),
+        ("RSS samples (every 10 s)", len(rss), ""),
+        ("RSS min / max MiB", f"{min(rss):.1f} / {max(rss):.1f}", "all samples"),
+        ("RSS flatness, all samples", f"±{dev_all:.1f} %", "max |x - mean| / mean"),
+        ("RSS flatness after first 60 s", f"±{dev:.1f} %", f"goal ±10 % -> {'PASS' if dev <= 10 else 'FAIL'}"),
+        ("daemon peak RSS MiB", daemon.mem().get("VmHWM", 0.0), ""),
+        ("daemon CPU s (whole soak)", cpu, f"{cpu / max(1, invoiced) * 1000:.2f} ms per invoiced order"),
+    ])
+    print(f"conditions: {S.conditions()}")
+    return 0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--orders", type=int, default=0,
+                   help="orders to push (default 2000; with --rate-limit about 45 s of the ceiling)")
+    p.add_argument("--accounts", type=int, default=2, help="K: Heartland accounts, one shop each (default 2)")
+    p.add_argument("--rate-limit", type=float, default=None, help="R: sandbox limit per account, req/s; "
+                   "the daemon is configured at the same R")
+    p.add_argument("--burst", type=int, default=5, help="sandbox bucket size with --rate-limit (default 5)")
+    p.add_argument("--client-burst", type=int, default=0, help="daemon account burst (default = --burst)")
+    p.add_argument("--max-concurrency", type=int, default=16, help="per-account max_concurrency (default 16)")
+    p.add_argument("--in-flight", type=int, default=64, help="daemon.max_orders_in_flight (default 64)")
+    p.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this many seconds")
+    p.add_argument("--soak", type=float, default=0.0, help="soak mode: seconds of steady load after the backlog")
+    p.add_argument("--soak-rate", type=float, default=20.0, help="soak: steady events/s (default 20)")
+    p.add_argument("--backlog", type=int, default=10_000, help="soak: backlog events (default 10000)")
+    p.add_argument("--py-spy", default=None, metavar="OUT",
+                   help="record the daemon with py-spy during the measurement (.svg flamegraph, .json "
+                        "speedscope, else collapsed stacks); py-spy from PATH or $PY_SPY")
+    p.add_argument("--keep-log", default=None, help="copy the daemon log here when the run fails")
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args()
+    S.quiet_logs("error")
+    tmp_fixture = Path(os.environ.get("TMPDIR", "/tmp")) / f"mortard-bench-fixture-{os.getpid()}.json"
+    names, prices = S.bench_fixture(tmp_fixture, args.accounts)
+    faults = {"global": {"rate_limit_rps": args.rate_limit, "rate_limit_burst": args.burst}} \
+        if args.rate_limit is not None else None
+    try:
+        with S.Servers(sandbox_fixture=tmp_fixture, sandbox_faults=faults, with_sandbox=True) as servers:
+            rc = asyncio.run(run(args, servers, names, prices))
+    finally:
+        tmp_fixture.unlink(missing_ok=True)
+    raise SystemExit(rc)
+
+
+if __name__ == "__main__":
+    main()

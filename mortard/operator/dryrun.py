@@ -1,0 +1,156 @@
+"""`mortard orders plan`: what the machine would do to Heartland for one order now, without doing it.
+
+Reads only: the order's Heartland state (`read_mirror`), the account's locations, payment types and
+required custom fields, items by SKU, stock and customers — the same reads `OrderMachine._converge`
+makes — then runs the pure planner until it converges or asks for its first mutation batch, which is
+reported and never sent. Nothing is written to Postgres, nothing mutating reaches Heartland (the
+catalog is read here without `AccountCatalog.catalog`, which creates missing payment types).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mortard.heartland.catalog import AccountCatalog
+from mortard.heartland.dialect import Dialect
+from mortard.operator.diff import Names
+from mortard.sync.actions import Action, FindCustomer, LoadItems, LoadStock, Plan, Reason
+from mortard.sync.execute import read_mirror
+from mortard.sync.model import Catalog, InvalidOrder, Item, Location, Mirror, ShopifyOrder
+from mortard.sync.plan import DEAD, PlanInput, plan
+from mortard.sync.settings import ShopSettings
+
+MAX_READS = 20  # the planner asks for each read once; a loop means a planner bug, not a slow order
+
+
+@dataclass
+class DryRun:
+    public_id: str
+    heartland: Mirror | None = None          # what Heartland holds now (None: the order can't be parsed)
+    stored: Mirror = field(default_factory=Mirror)   # what Postgres remembers of it
+    reads: list[str] = field(default_factory=list)
+    plan: Plan = field(default_factory=Plan)
+    names: Names = field(default_factory=Names)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mutations(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.plan.actions if a.mutation)
+
+
+async def dry_run(client: Any, row: Mapping[str, Any], settings: ShopSettings, dialect: Dialect) -> DryRun:
+    """Plan one order against live Heartland reads. `client` is a `HeartlandClient` for the shop's account."""
+    stored = Mirror.from_json(row["mirror"])
+    name = row["order_name"] or f"#{row['order_id']}"
+    out = DryRun(public_id=f"{settings.order_prefix}{name}", stored=stored)
+    if row["snapshot"] is None:
+        out.plan = Plan(state="received", reasons=(Reason(
+            "waiting_for_order", "refund or transaction received before the order"),))
+        return out
+    try:
+        order = ShopifyOrder.parse(row["snapshot"], row["refunds"], row["transactions"])
+    except InvalidOrder as exc:
+        out.plan = Plan(state=DEAD, reasons=(Reason("invalid_order", str(exc)),))
+        return out
+    out.public_id = f"{settings.order_prefix}{order.name}"
+    gateways = {settings.payment_types.get(p.gateway) or settings.payment_types.get("*", "Shopify")
+                for p in order.payments}
+    catalog, invented = await _read_catalog(client, dialect, gateways)
+    out.reads.append("catalog (locations, payment types, required custom fields)")
+    for type_name in sorted(invented.values()):
+        out.notes.append(f"payment type {type_name!r} does not exist in Heartland yet; mortard would create it")
+
+    mirror = await read_mirror(client, out.public_id, stored, order)
+    out.reads.append(f"sales order {out.public_id!r} with its lines, taxes, payments, invoices and tickets"
+                     if mirror.order_id is not None else f"sales order {out.public_id!r} (not found)")
+    out.heartland = mirror
+
+    items: dict[str, Item | None] | None = None
+    stock: dict[tuple[int, int], int] | None = None
+    items_cache = AccountCatalog(client)   # only its read-only `items()` is used
+    p = Plan()
+    for _ in range(MAX_READS):
+        p = plan(PlanInput(order, mirror, settings, catalog, dialect, items, stock))
+        if p.converged or any(a.mutation for a in p.actions):
+            break
+        action = p.actions[0]
+        if isinstance(action, LoadItems):
+            items = {**(items or {}), **await items_cache.items(action.skus, settings.item_match)}
+            missing = sorted(s for s in action.skus if items.get(s) is None)
+            out.reads.append(f"items {', '.join(action.skus)}" + (f" (not found: {', '.join(missing)})" if missing else ""))
+        elif isinstance(action, LoadStock):
+            rows = await client.inventory_values(action.item_ids) if action.item_ids else []
+            stock = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
+            out.reads.append(f"stock of {len(action.item_ids)} item(s)")
+        elif isinstance(action, FindCustomer):
+            mirror, said = await _find_customer(client, mirror, action, settings, order)
+            out.reads.append(said)
+        else:
+            raise TypeError(f"dry run has no read for {type(action).__name__}")
+    else:
+        out.notes.append(f"the planner still asked for reads after {MAX_READS} of them; stopped")
+    out.plan = p
+    out.names = _names(catalog, items or {}, invented, order)
+    out.heartland = mirror
+    return out
+
+
+async def _read_catalog(client: Any, dialect: Dialect, wanted_types: set[str]) -> tuple[Catalog, dict[int, str]]:
+    """`AccountCatalog._load` without its one write: a missing payment type gets a stand-in id (< 0)."""
+    locations = {}
+    for loc in await client.list_locations():
+        stations = loc.get("stations") or []
+        locations[str(loc["public_id"])] = Location(int(loc["id"]), str(loc["public_id"]), str(loc.get("name", "")),
+                                                    int(stations[0]["id"]) if stations else None)
+    types = {str(t["name"]): int(t["id"]) for t in await client.list_payment_types()}
+    invented: dict[int, str] = {}
+    for n, type_name in enumerate(sorted(wanted_types - set(types)), start=1):
+        types[type_name] = -n
+        invented[-n] = type_name
+    required = tuple(sorted(str(f["key"]) for f in await client.list_custom_fields(
+        group_id=dialect.order_custom_field_group, required=True) if f.get("required")))
+    return Catalog(locations=locations, payment_types=types, required_custom_fields=required), invented
+
+
+async def _find_customer(client: Any, mirror: Mirror, action: FindCustomer, settings: ShopSettings,
+                         order: ShopifyOrder) -> tuple[Mirror, str]:
+    """As `OrderMachine._find_customer`, minus saving the mirror."""
+    found: list[dict[str, Any]] = []
+    tried = []
+    for rule in settings.customer_match:
+        value = action.email if rule == "email" else action.phone
+        if value:
+            tried.append(f"{rule} {value}")
+            found = await client.find_customers(**{rule: value})
+            if found:
+                break
+    customer_id = min(int(c["id"]) for c in found) if found else None
+    mirror = replace(mirror, customer_searched=True, customer_id=customer_id)
+    if customer_id is None:
+        return mirror, f"customers by {' then '.join(tried) or 'nothing (no email or phone)'} (none found)"
+    addresses = await client.list_customer_addresses(customer_id)
+    mirror = replace(mirror, billing_address_id=_matching_address(order.billing_address, addresses),
+                     shipping_address_id=_matching_address(order.shipping_address, addresses))
+    return mirror, f"customers by {' then '.join(tried)} (found customer {customer_id}) and their addresses"
+
+
+def _matching_address(addr: Any, addresses: list[dict[str, Any]]) -> int | None:
+    """The same rule as `mortard.sync.machine._reuse_addresses`: line 1, postal code and city match."""
+    if addr is None:
+        return None
+    want = addr.as_heartland()
+    for a in addresses:
+        if all(str(a.get(k) or "") == v for k, v in want.items() if k in ("line_1", "postal_code", "city")):
+            return int(a["id"])
+    return None
+
+
+def _names(catalog: Catalog, items: Mapping[str, Item | None], invented: Mapping[int, str],
+           order: ShopifyOrder) -> Names:
+    return Names(
+        locations={loc.id: loc.public_id for loc in catalog.locations.values()},
+        items={it.id: sku for sku, it in items.items() if it is not None},
+        payment_types={**{v: k for k, v in catalog.payment_types.items()}, **invented},
+        lines={ln.id: ln.sku or ln.title for ln in order.lines if ln.sku or ln.title},
+    )
