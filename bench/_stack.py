@@ -38,6 +38,10 @@ FIXTURE = ROOT / "mortard" / "sandbox" / "fixtures" / "default.json"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+BROKER_HELP = ("Kafka emulator: noida (default in tests) or tansu. noida answers empty fetches at once "
+               "(ignores fetch.max.wait), so an idle aiokafka consumer spins ~0.9 core against it")
+
+
 def quiet_logs(level: str = "warning") -> None:
     """Keep structlog (used by the library code running in this process) below `level`."""
     from mortard.ops import configure_logging
@@ -185,6 +189,7 @@ class Servers:
     with_sandbox: bool = False
     with_kafka: bool = True
     with_postgres: bool = True
+    broker_kind: str = "noida"
     pg: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | None = None
     sandbox: SandboxProc | None = None
@@ -195,7 +200,7 @@ class Servers:
             if self.with_postgres:
                 self.pg = EmbeddedPostgres().start()
             if self.with_kafka:
-                self.broker = EmbeddedBroker("noida").start()
+                self.broker = EmbeddedBroker(self.broker_kind).start()
             if self.with_sandbox:
                 self.sandbox = SandboxProc(self.sandbox_fixture, self.sandbox_faults).start(self.tmp)
         except BaseException:

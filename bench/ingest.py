@@ -105,7 +105,7 @@ async def run(args: argparse.Namespace, servers: S.Servers) -> None:
     rate_total = count / wall_total
     rate_steady = count / wall_steady if wall_steady > 0 else float("nan")
     S.print_table(
-        f"bench/ingest.py — {args.events:,} events, {args.partitions} partitions, {len(shops)} shops, "
+        f"bench/ingest.py — {args.broker}, {args.events:,} events, {args.partitions} partitions, {len(shops)} shops, "
         f"avg {avg_bytes:,.0f} B/event, {args.consumers} consumer(s)",
         [
             ("events durably in `events`", count, "all" if ok else f"TIMED OUT after {args.timeout}s"),
@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace, servers: S.Servers) -> None:
             ("duplicates / dead-lettered", f"{stats.duplicates} / {stats.dead_lettered}", ""),
             ("bench process peak RSS MiB", mem.get("VmHWM", 0.0), "includes the produced events"),
         ])
-    print(f"conditions: {S.conditions()}; consumer start took {t_started - t0:.2f}s")
+    print(f"conditions: {S.conditions()}; broker {args.broker}; consumer start took {t_started - t0:.2f}s")
     if prof:
         prof.dump_stats(args.profile)
         print(f"\nprofile written to {args.profile}; top 25 by cumulative time:")
@@ -143,6 +143,7 @@ def main() -> None:
     p.add_argument("--max-buffered", type=int, default=KafkaConfig().max_buffered_records,
                    help="kafka.max_buffered_records (pause threshold; default as in config)")
     p.add_argument("--commit-interval", type=float, default=1.0, help="kafka.commit_interval_s (default 1.0)")
+    p.add_argument("--broker", choices=("noida", "tansu"), default="noida", help=S.BROKER_HELP)
     p.add_argument("--no-settle", action="store_true",
                    help="start consuming at once, while the broker still flushes the produced data")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
@@ -150,7 +151,7 @@ def main() -> None:
     p.add_argument("--profile", default=None, help="write a cProfile of the consume phase to this file")
     args = p.parse_args()
     S.quiet_logs("info")
-    with S.Servers() as servers:
+    with S.Servers(broker_kind=args.broker) as servers:
         print(f"servers up: postgres {servers.pg.url if servers.pg else '-'}, "
               f"noida {servers.broker.bootstrap if servers.broker else '-'}", flush=True)
         asyncio.run(run(args, servers))

@@ -13,7 +13,8 @@ from stack import SHOP, SHOP2, TOKENS
 
 
 def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, sandbox_url: str,
-                 daemon: dict[str, Any] | None = None, shop_settings: str = "", instance: str = "") -> Path:
+                 daemon: dict[str, Any] | None = None, shop_settings: str = "", instance: str = "",
+                 session_ms: int = 6000, heartbeat_ms: int = 1000) -> Path:
     d = {"ops_port": 0, "sweep_interval_s": 0.2, "drain_timeout_s": 10, "lease_s": 3.0, **(daemon or {})}
     daemon_toml = "\n".join(f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
                             for k, v in d.items())
@@ -28,8 +29,8 @@ bootstrap = "{bootstrap}"
 topic = "{topic}"
 dead_letter_topic = "{topic}.dead"
 group_id = "g-{topic}"
-session_timeout_ms = 6000
-heartbeat_interval_ms = 1000
+session_timeout_ms = {session_ms}
+heartbeat_interval_ms = {heartbeat_ms}
 commit_interval_s = 0.2
 group_instance_id = "{instance}"
 
