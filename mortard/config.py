@@ -209,9 +209,9 @@ def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table")
     raw = dict(raw)
-    token = _secret(raw.pop("token_env", ""), raw.pop("token_file", ""), env, f"{where}.token", required=True)
     if "token" in raw:
         raise ConfigError(f"{where}.token: put tokens in the environment (token_env) or a file (token_file)")
+    token = _secret(raw.pop("token_env", ""), raw.pop("token_file", ""), env, f"{where}.token", required=True)
     return build(AccountConfig, {**raw, "name": name, "token": token}, where)
 
 
