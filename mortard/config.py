@@ -16,35 +16,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mortard.heartland.dialect import Dialect
+from mortard.secret import Secret
 from mortard.sync.settings import ShopSettings
 
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names the key and what was expected."""
-
-
-class Secret:
-    """A secret value: prints as `Secret('***')`, compares by value, reveals only via .reveal()."""
-
-    __slots__ = ("_value",)
-    __mortard_secret__ = True
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True, slots=True)

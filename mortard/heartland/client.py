@@ -11,7 +11,6 @@ unknown they raise `HeartlandAmbiguous` and the caller must look before re-sendi
 from __future__ import annotations
 
 import asyncio
-import hmac
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from .errors import (
     HeartlandValidationError,
 )
 from .limits import AccountLimits, Clock, MonotonicClock, Outcome
+from mortard.secret import Secret
 
 __all__ = [
     "HeartlandAccount",
@@ -60,29 +60,6 @@ _CHUNK = 100  # ids per `$in` filter
 
 
 # ---------------------------------------------------------------------------------------- account
-class Secret:
-    """A string that never shows itself in repr/str (and so never in logs or errors)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
 @dataclass(frozen=True, slots=True)
 class HeartlandAccount:
     """One Heartland Retail account (subdomain) and its limits. `token` may be given as a str."""

@@ -17,7 +17,7 @@ from mortard.heartland.dialect import Dialect
 from mortard.operator.diff import Names
 from mortard.sync.actions import Action, FindCustomer, LoadItems, LoadStock, Plan, Reason
 from mortard.sync.execute import read_mirror
-from mortard.sync.model import Catalog, InvalidOrder, Item, Location, Mirror, ShopifyOrder
+from mortard.sync.model import Catalog, InvalidOrder, Item, Location, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, PlanInput, plan
 from mortard.sync.settings import ShopSettings
 
@@ -130,20 +130,9 @@ async def _find_customer(client: Any, mirror: Mirror, action: FindCustomer, sett
     if customer_id is None:
         return mirror, f"customers by {' then '.join(tried) or 'nothing (no email or phone)'} (none found)"
     addresses = await client.list_customer_addresses(customer_id)
-    mirror = replace(mirror, billing_address_id=_matching_address(order.billing_address, addresses),
-                     shipping_address_id=_matching_address(order.shipping_address, addresses))
+    mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, addresses),
+                     shipping_address_id=matching_address(order.shipping_address, addresses))
     return mirror, f"customers by {' then '.join(tried)} (found customer {customer_id}) and their addresses"
-
-
-def _matching_address(addr: Any, addresses: list[dict[str, Any]]) -> int | None:
-    """The same rule as `mortard.sync.machine._reuse_addresses`: line 1, postal code and city match."""
-    if addr is None:
-        return None
-    want = addr.as_heartland()
-    for a in addresses:
-        if all(str(a.get(k) or "") == v for k, v in want.items() if k in ("line_1", "postal_code", "city")):
-            return int(a["id"])
-    return None
 
 
 def _names(catalog: Catalog, items: Mapping[str, Item | None], invented: Mapping[int, str],

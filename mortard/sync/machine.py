@@ -26,7 +26,7 @@ from mortard.sync.actions import (
     Action, AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Plan, Reason, SetStatus, UpdateLine,
 )
 from mortard.sync.execute import execute, read_mirror
-from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder
+from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
 from mortard.sync.reservations import ReservationLedger
 from mortard.sync.settings import ShopSettings
@@ -300,18 +300,8 @@ def _reuse_addresses(mirror: Mirror, addresses: list[dict[str, Any]], row: Any, 
         order = ShopifyOrder.parse(row.snapshot, row.refunds, row.transactions)
     except InvalidOrder:
         return mirror
-
-    def match(addr: Any) -> int | None:
-        if addr is None:
-            return None
-        want = addr.as_heartland()
-        for a in addresses:
-            if all(str(a.get(k) or "") == v for k, v in want.items() if k in ("line_1", "postal_code", "city")):
-                return int(a["id"])
-        return None
-
-    return replace(mirror, billing_address_id=match(order.billing_address),
-                   shipping_address_id=match(order.shipping_address))
+    return replace(mirror, billing_address_id=matching_address(order.billing_address, addresses),
+                   shipping_address_id=matching_address(order.shipping_address, addresses))
 
 
 class Scheduler:

@@ -259,6 +259,17 @@ class Item:
     track_inventory: bool = True
 
 
+def matching_address(addr: Address | None, addresses: list[Mapping[str, Any]]) -> int | None:
+    """The id of a customer's existing address that is this one (same line 1, postal code, city)."""
+    if addr is None:
+        return None
+    want = addr.as_heartland()
+    for a in addresses:
+        if all(str(a.get(k) or "") == want[k] for k in ("line_1", "postal_code", "city")):
+            return int(a["id"])
+    return None
+
+
 # Stock available to route: (item_id, location_id) -> qty_available (already net of this daemon's
 # in-flight reservations).
 Stock = Mapping[tuple[int, int], int]
