@@ -55,6 +55,8 @@ class EmbeddedPostgres:
         if self.base_dir is None:
             self.base_dir = Path(tempfile.mkdtemp(prefix="mortard-pg-", dir="/tmp"))
             self._own_dir = True
+        # Absolute: pg_ctl runs as another user, from another working directory.
+        self.base_dir = Path(self.base_dir).resolve()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             pg = pwd.getpwnam("postgres")

@@ -59,20 +59,36 @@ def plan(inp: PlanInput) -> Plan:
     if isinstance(items, Plan):
         return items
     if m.order_id is not None and (m.status == d.status_closed or (m.lines and _all_invoiced(m))):
-        return _plan_invoiced(inp)
+        return _plan_invoiced(inp, items)
     if m.order_id is None:
         created = _plan_create(inp)
         if created is not None:
             return created
     assert m.order_id is not None
 
-    if o.cancelled:
+    if o.cancelled and not any(h.qty_invoiced for h in m.lines):
         return _plan_cancel(inp)
 
-    for step in (_plan_lines, _plan_charges, _plan_payments):
-        result = step(inp, items)
+    ret = _returns(inp, items)
+    if _closing(inp, items, ret):
+        # Removing the last uninvoiced units closes the order in Heartland, after which nothing on it
+        # can change: settle its money first, and only close it once it balances.
+        for step in (_plan_charges, _plan_payments):
+            result = step(inp, items, ret)
+            if result is not None:
+                return result
+        if _closed_total(m) != m.payments_total:
+            return Plan(state=PENDING, reasons=(_imbalance(inp, ret, _closed_total(m)),))
+        steps = (_plan_lines,)
+    else:
+        steps = (_plan_lines, _plan_charges, _plan_payments)
+    for step in steps:
+        result = step(inp, items, ret)
         if result is not None:
             return result
+    ticket = _plan_tickets(inp, ret, open_order=True)
+    if ticket is not None:
+        return ticket
 
     if m.status == d.status_pending:
         reasons = _pending_reasons(inp, items)
@@ -81,10 +97,7 @@ def plan(inp: PlanInput) -> Plan:
         return Plan((SetStatus(m.order_id, d.status_open),), state=CREATING)
 
     if m.order_total != m.payments_total:
-        return Plan(state=PENDING, reasons=(Reason(
-            "refund_on_open_order",
-            f"Heartland order total {m.order_total} and payments {m.payments_total} differ after a change "
-            f"in Shopify; staff must balance it"),))
+        return Plan(state=PENDING, reasons=(_imbalance(inp, ret, m.order_total),))
 
     if inp.settings.auto_invoice and m.status == d.status_open:
         invoicing = _plan_invoices(inp)
