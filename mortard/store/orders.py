@@ -6,7 +6,6 @@ owner's work.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,10 +13,9 @@ from typing import Any
 import asyncpg
 
 from mortard.sync.actions import Reason
+from mortard.sync.errors import LeaseLost
 
-
-class LeaseLost(Exception):
-    """Another daemon owns this order now (our lease expired); stop working on it."""
+__all__ = ["LeaseLost", "OrderRow", "OrderStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +205,3 @@ class OrderStore:
             "UPDATE orders SET lease_owner = NULL, lease_until = NULL WHERE shop = $1 AND order_id = $2 "
             "AND lease_owner = $3", shop, order_id, self.owner)
 
-
-def fingerprint(request: dict[str, Any]) -> str:
-    import hashlib
-    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]

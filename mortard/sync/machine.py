@@ -25,6 +25,7 @@ from mortard.heartland.errors import (
 from mortard.sync.actions import (
     Action, AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Plan, Reason, SetStatus, UpdateLine,
 )
+from mortard.sync.errors import LeaseLost
 from mortard.sync.execute import execute, read_mirror
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
@@ -134,7 +135,16 @@ class OrderMachine:
                     order = ShopifyOrder.parse(row.snapshot, row.refunds, row.transactions)
                 except InvalidOrder as exc:
                     return await self._finish(row, DEAD, (Reason("invalid_order", str(exc)),), success=False)
-                return await self._converge(rt, row, order)
+                try:
+                    return await self._converge(rt, row, order)
+                except (LeaseLost, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # a bug, or an answer we never expected: park, don't spin
+                    log.exception("order_crashed")
+                    delay = self._retry.park_delay(row.attempts + 1)
+                    return await self._finish(row, FAILED, (Reason("internal_error", f"{type(exc).__name__}: {exc}"),),
+                                              success=False, error=repr(exc)[:500], account=rt.account,
+                                              next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
                 self._ledger.release(key)
 
