@@ -35,10 +35,10 @@ def apply_result(m: Mirror, action: Action, new_id: int | None, dialect: Dialect
         if action.location_id is not None:
             line = replace(line, location_id=action.location_id)
         if line.qty == 0 and line.qty_invoiced == 0:
-            return replace(m, lines=tuple(ln for ln in m.lines if ln.id != line.id))
-        return m.replace_line(line)
+            return _maybe_closed(replace(m, lines=tuple(ln for ln in m.lines if ln.id != line.id)), dialect)
+        return _maybe_closed(m.replace_line(line), dialect)
     if isinstance(action, DeleteLine):
-        return replace(m, lines=tuple(ln for ln in m.lines if ln.id != action.line_id))
+        return _maybe_closed(replace(m, lines=tuple(ln for ln in m.lines if ln.id != action.line_id)), dialect)
     if isinstance(action, AddTax):
         return replace(m, tax_total=m.tax_total + action.value)
     if isinstance(action, SetShipping):
@@ -70,3 +70,13 @@ def apply_result(m: Mirror, action: Action, new_id: int | None, dialect: Dialect
         total = sum((ln.unit_price * ln.qty for ln in action.lines), action.tax)
         return replace(m, tickets=m.tickets + (HTicket(new_id, action.public_id, action.refund_id, total),))
     raise TypeError(f"no mirror rule for {type(action).__name__}")
+
+
+def _maybe_closed(m: Mirror, dialect: Dialect) -> Mirror:
+    """Heartland closes an open order when shrinking or deleting its last uninvoiced line leaves every
+    remaining line fully invoiced."""
+    lines = [ln for ln in m.lines if ln.qty > 0]
+    if (m.status == dialect.status_open and lines and any(ln.qty_invoiced for ln in lines)
+            and all(ln.qty <= ln.qty_invoiced for ln in lines)):
+        return replace(m, status=dialect.status_closed)
+    return m

@@ -6,6 +6,7 @@ row still `sent` (or `ambiguous` after a timeout) makes the next attempt read He
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -156,10 +157,13 @@ async def read_mirror(client: Any, public_id: str, known: Mirror, order: Shopify
         invoices.append(HInvoice(int(inv["id"]), int(loc) if loc is not None else 0, inv_lines,
                                  inv.get("status") == dialect.invoice_status_complete))
     tickets = []
-    for n, refund in enumerate(order.refunds, start=1):
-        for t in await client.find_tickets(f"{public_id}-R{n}"):
-            tickets.append(HTicket(int(t["id"]), str(t["public_id"]), refund.id, Decimal(str(t.get("total") or 0))))
-            break
+    for n in range(1, len(order.refunds) + 1):
+        found_tickets = await client.find_tickets(f"{public_id}-R{n}")
+        if not found_tickets:
+            break   # tickets are numbered 1, 2, ... as they are made
+        t = min(found_tickets, key=lambda t: int(t["id"]))
+        tickets.append(HTicket(int(t["id"]), str(t["public_id"]), _ticket_refund_id(t, order, n),
+                               Decimal(str(t.get("total") or 0))))
     return replace(
         Mirror(), customer_searched=True, customer_id=h.get("customer_id"),
         billing_address_id=h.get("billing_address_id"), shipping_address_id=h.get("shipping_address_id"),
@@ -167,3 +171,16 @@ async def read_mirror(client: Any, public_id: str, known: Mirror, order: Shopify
         shipping_charge=Decimal(str(h.get("shipping_charge") or "0.00")), payments=payments,
         invoices=tuple(invoices), tickets=tuple(tickets),
     )
+
+
+_REFUND_MARK = re.compile(r"\bRefund (\d+) of\b")
+
+
+def _ticket_refund_id(ticket: dict[str, Any], order: ShopifyOrder, n: int) -> int | None:
+    """Which Shopify refund a ticket records: its lines say "Refund <id> of <order>"; tickets made
+    before that convention are matched by position."""
+    for line in ticket.get("lines") or ():
+        found = _REFUND_MARK.search(str(line.get("description") or ""))
+        if found:
+            return int(found.group(1))
+    return order.refunds[n - 1].id if n <= len(order.refunds) else None

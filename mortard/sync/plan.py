@@ -20,7 +20,7 @@ from mortard.sync.actions import (
     SetShipping, SetStatus, TicketLine, UpdateLine,
 )
 from mortard.sync.model import Catalog, Item, Mirror, Refund, ShopifyLine, ShopifyOrder, Stock
-from mortard.sync.money import ZERO, PriceGroup, unit_price_groups
+from mortard.sync.money import CENT, ZERO, PriceGroup, unit_price_groups
 from mortard.sync.routing import LineDemand, allowed_locations, route
 from mortard.sync.settings import ShopSettings
 
@@ -69,8 +69,8 @@ def plan(inp: PlanInput) -> Plan:
     if o.cancelled and not any(h.qty_invoiced for h in m.lines):
         return _plan_cancel(inp)
 
-    ret = _returns(inp, items)
-    if _closing(inp, items, ret):
+    ret = _returns(inp)
+    if _closing(inp, items):
         # Removing the last uninvoiced units closes the order in Heartland, after which nothing on it
         # can change: settle its money first, and only close it once it balances.
         for step in (_plan_charges, _plan_payments):
@@ -78,7 +78,7 @@ def plan(inp: PlanInput) -> Plan:
             if result is not None:
                 return result
         if _closed_total(m) != m.payments_total:
-            return Plan(state=PENDING, reasons=(_imbalance(inp, ret, _closed_total(m)),))
+            return Plan(state=PENDING, reasons=(_imbalance(inp, _closed_total(m)),))
         steps = (_plan_lines,)
     else:
         steps = (_plan_lines, _plan_charges, _plan_payments)
@@ -86,7 +86,7 @@ def plan(inp: PlanInput) -> Plan:
         result = step(inp, items, ret)
         if result is not None:
             return result
-    ticket = _plan_tickets(inp, ret, open_order=True)
+    ticket = _plan_tickets(inp, ret)
     if ticket is not None:
         return ticket
 
@@ -97,7 +97,7 @@ def plan(inp: PlanInput) -> Plan:
         return Plan((SetStatus(m.order_id, d.status_open),), state=CREATING)
 
     if m.order_total != m.payments_total:
-        return Plan(state=PENDING, reasons=(_imbalance(inp, ret, m.order_total),))
+        return Plan(state=PENDING, reasons=(_imbalance(inp, m.order_total),))
 
     if inp.settings.auto_invoice and m.status == d.status_open:
         invoicing = _plan_invoices(inp)
@@ -189,11 +189,132 @@ def custom_fields(o: ShopifyOrder, s: ShopSettings) -> dict[str, str]:
 
 # -- lines, charges, payments on an editable order ------------------------------------------------
 
+def _refunded_units(o: ShopifyOrder, line_id: int) -> int:
+    return sum(rl.quantity for r in o.refunds for rl in r.lines if rl.line_id == line_id)
+
+
 def _desired_qty(o: ShopifyOrder, ln: ShopifyLine) -> int:
-    return 0 if o.cancelled else ln.current_quantity
+    """Units the customer keeps. A refund may arrive before the orders/updated that lowers
+    current_quantity (or after it): whichever says fewer units wins, so both orders converge alike."""
+    if o.cancelled:
+        return 0
+    return max(0, min(ln.current_quantity, ln.quantity - _refunded_units(o, ln.id)))
 
 
-def _plan_lines(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None:
+@dataclass(frozen=True, slots=True)
+class Returns:
+    """Invoiced units the customer no longer keeps: they can't come off the order, so tickets return them.
+
+    `by_refund`: refund id -> Shopify line id -> units that refund's ticket returns. Each line's
+    returned units are given to its refunds newest first: removals take uninvoiced units first, so it
+    is the later refunds that reach invoiced ones. `unexplained`: returned units no refund covers yet
+    (a cancellation or removal whose refund hasn't arrived).
+    """
+
+    by_refund: dict[int, dict[int, int]]
+    unexplained: dict[int, int]
+
+
+def _returns(inp: PlanInput) -> Returns:
+    o, m = inp.order, inp.mirror
+    by_refund: dict[int, dict[int, int]] = {}
+    unexplained: dict[int, int] = {}
+    for ln in o.lines:
+        invoiced = sum(h.qty_invoiced for h in m.lines_for(ln.id))
+        need = max(0, invoiced - _desired_qty(o, ln))
+        for r in reversed(o.refunds):
+            if need <= 0:
+                break
+            take = min(need, sum(rl.quantity for rl in r.lines if rl.line_id == ln.id))
+            if take > 0:
+                by_refund.setdefault(r.id, {})[ln.id] = take
+                need -= take
+        if need > 0:
+            unexplained[ln.id] = need
+    return Returns(by_refund, unexplained)
+
+
+@dataclass(frozen=True, slots=True)
+class _Goods:
+    lines: tuple[TicketLine, ...]   # restocked item lines (negative qty)
+    unstocked: Decimal              # value of returned units that are not restocked (no_restock)
+    tax: Decimal                    # tax refunded with the returned units (positive)
+
+    @property
+    def money(self) -> Decimal:
+        return sum((-ln.unit_price * ln.qty for ln in self.lines), ZERO) + self.unstocked + self.tax
+
+
+def _goods(inp: PlanInput, refund: Refund, units: Mapping[int, int]) -> _Goods:
+    """The returned units of one refund at their Heartland prices, with the refund lines' tax."""
+    o, m = inp.order, inp.mirror
+    lines: list[TicketLine] = []
+    unstocked = tax = ZERO
+    for line_id in sorted(units):
+        left = units[line_id]
+        hls = m.lines_for(line_id)
+        if not hls or left <= 0:
+            continue
+        hl = next((h for h in hls if h.qty_invoiced), hls[0])
+        for rl in refund.lines:
+            if rl.line_id != line_id or rl.quantity <= 0 or left <= 0:
+                continue
+            n = min(left, rl.quantity)
+            left -= n
+            tax += rl.tax if n == rl.quantity else (rl.tax * n / rl.quantity).quantize(CENT)
+            if rl.restock_type == "no_restock":
+                unstocked += hl.unit_price * n   # money only: carried by the refund item, no stock moves
+            else:
+                lines.append(TicketLine(hl.item_id, -n, hl.unit_price, f"Refund {refund.id} of {o.name}"))
+    return _Goods(tuple(lines), unstocked, tax)
+
+
+def _closing(inp: PlanInput, items: Mapping[int, Item | None]) -> bool:
+    """Would reaching the target leave no uninvoiced units on an order that has invoiced some? Then
+    Heartland closes it on the last shrink, and nothing on it can change afterwards."""
+    o, m = inp.order, inp.mirror
+    if m.status != inp.dialect.status_open or not any(h.qty_invoiced for h in m.lines):
+        return False
+    if not any(h.qty > h.qty_invoiced for h in m.lines):
+        return False
+    for ln in o.lines:
+        if items.get(ln.id) is None:
+            if any(h.qty > h.qty_invoiced for h in m.lines_for(ln.id)):
+                return False
+            continue
+        if _desired_qty(o, ln) > sum(h.qty_invoiced for h in m.lines_for(ln.id)):
+            return False
+    return True
+
+
+def _closed_total(m: Mirror) -> Decimal:
+    """The order's total once every line is down to its invoiced units."""
+    return (sum((h.unit_price * h.qty_invoiced for h in m.lines), ZERO) + m.tax_total
+            + m.shipping_charge).quantize(CENT)
+
+
+def _imbalance(inp: PlanInput, total: Decimal) -> Reason:
+    """An open order whose total and payments differ: say what differs and what in Shopify explains it."""
+    o, m = inp.order, inp.mirror
+    net = sum((p.amount for p in o.payments), ZERO) - o.refunded
+    parts = [f"Heartland order total {total} and payments {m.payments_total} differ by {total - m.payments_total}",
+             f"Shopify's current total is {o.current_total_price} and it holds {net} net of refunds"]
+    ticketed = {t.refund_id for t in m.tickets}
+    for r in o.refunds:
+        if r.id in ticketed:
+            continue
+        explained = sum((rl.subtotal + rl.tax for rl in r.lines), ZERO) + r.shipping
+        if r.amount != explained:
+            parts.append(f"refund {r.id} of {r.amount} is {r.amount - explained} more than the items, tax and "
+                         f"shipping it returns (goodwill or adjustment)")
+    for ln in o.lines:
+        removed = ln.quantity - _refunded_units(o, ln.id) - ln.current_quantity
+        if removed > 0 and not o.cancelled:
+            parts.append(f"{ln.sku or ln.title}: {removed} removed in Shopify with no refund (yet)")
+    return Reason("refund_on_open_order", "; ".join(parts) + "; staff must balance it")
+
+
+def _plan_lines(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns | None = None) -> Plan | None:
     o, m = inp.order, inp.mirror
     assert m.order_id is not None
     editable = m.status in (inp.dialect.status_pending, inp.dialect.status_open)
@@ -310,15 +431,20 @@ def _desired_tax(inp: PlanInput) -> Decimal:
     return o.current_total_tax
 
 
-def _plan_charges(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None:
+def _plan_charges(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns | None = None) -> Plan | None:
     m = inp.mirror
     assert m.order_id is not None
     if m.status not in (inp.dialect.status_pending, inp.dialect.status_open):
         return None
-    tax = _desired_tax(inp)
+    ret = ret or _returns(inp)
+    # Invoiced units that tickets return stay on the order, and so does their tax.
+    tax = _desired_tax(inp) + sum((_goods(inp, r, ret.by_refund[r.id]).tax for r in inp.order.refunds
+                                   if r.id in ret.by_refund), ZERO)
     if m.tax_total != tax:
         return Plan((AddTax(m.order_id, tax - m.tax_total),), state=CREATING)
-    shipping = ZERO if inp.order.cancelled else inp.order.shipping
+    # A shipping refund lowers the shipping charge of an order that can still change.
+    refunded_shipping = sum((r.shipping for r in inp.order.refunds), ZERO)
+    shipping = ZERO if inp.order.cancelled else max(ZERO, inp.order.shipping - refunded_shipping)
     if m.shipping_charge != shipping:
         return Plan((SetShipping(m.order_id, shipping),), state=CREATING)
     return None
@@ -329,13 +455,19 @@ def payment_type_for(gateway: str, inp: PlanInput) -> int | None:
     return inp.catalog.payment_types.get(name)
 
 
-def _desired_payments(inp: PlanInput) -> dict[int, Decimal] | Reason:
-    """Net money by Heartland payment type: received in Shopify, less refunds not taken by tickets."""
+def _desired_payments(inp: PlanInput, ret: Returns | None = None) -> dict[int, Decimal] | Reason:
+    """Net money by Heartland payment type: received in Shopify, less the part of each refund that no
+    ticket carries (a ticket carries the invoiced units it returns, with their tax)."""
     out: dict[int, Decimal] = {}
-    ticketed = {t.refund_id for t in inp.mirror.tickets}
+    ret = ret or _returns(inp)
+    on_ticket = {t.refund_id: -t.total for t in inp.mirror.tickets if t.refund_id is not None}
     entries = [(p.gateway, p.amount) for p in inp.order.payments]
-    entries += [(r.gateway or (inp.order.payments[0].gateway if inp.order.payments else ""), -r.amount)
-                for r in inp.order.refunds if r.id not in ticketed]
+    for r in inp.order.refunds:
+        carried = on_ticket[r.id] if r.id in on_ticket else (
+            _goods(inp, r, ret.by_refund[r.id]).money if r.id in ret.by_refund else ZERO)
+        if r.amount - carried:
+            entries.append((r.gateway or (inp.order.payments[0].gateway if inp.order.payments else ""),
+                            carried - r.amount))
     for gateway, amount in entries:
         ptid = payment_type_for(gateway, inp)
         if ptid is None:
@@ -344,12 +476,12 @@ def _desired_payments(inp: PlanInput) -> dict[int, Decimal] | Reason:
     return out
 
 
-def _plan_payments(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | None:
+def _plan_payments(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns | None = None) -> Plan | None:
     m = inp.mirror
     assert m.order_id is not None
     if m.status not in (inp.dialect.status_pending, inp.dialect.status_open):
         return None
-    desired = _desired_payments(inp)
+    desired = _desired_payments(inp, ret)
     if isinstance(desired, Reason):
         return Plan(state=PENDING, reasons=(desired,))
     have: dict[int, Decimal] = {}
@@ -414,71 +546,125 @@ def _all_invoiced(m: Mirror) -> bool:
     return all(h.qty == h.qty_invoiced for h in m.lines)
 
 
-# -- after invoicing: tickets -----------------------------------------------------------------------
+# -- tickets: returns of invoiced units, and refunds of a closed order --------------------------------
 
-def _plan_invoiced(inp: PlanInput) -> Plan:
-    """A closed order can't be edited: each Shopify refund not yet on it becomes one return ticket."""
-    o, m, s = inp.order, inp.mirror, inp.settings
-    ticketed = {t.refund_id for t in m.tickets}
-    absorbed = _refunds_absorbed(inp)
-    for n, refund in enumerate(o.refunds, start=1):
-        if refund.id in ticketed or refund.id in absorbed:
+def _plan_tickets(inp: PlanInput, ret: Returns) -> Plan | None:
+    """An order that can still change returns invoiced units on tickets: one per refund, carrying only
+    those units and their tax; the rest of the refund stays on the order as a negative payment."""
+    ticketed = {t.refund_id for t in inp.mirror.tickets}
+    for refund in inp.order.refunds:
+        if refund.id in ticketed or refund.id not in ret.by_refund:
             continue
-        ticket = _ticket_for(inp, refund, n)
+        units = ret.by_refund[refund.id]
+        ticket = _ticket_for(inp, refund, units, _goods(inp, refund, units).money)
         if isinstance(ticket, Reason):
             return Plan(state=PENDING, reasons=(ticket,))
-        return Plan((ticket,), state=INVOICED)
-    return Plan(state=INVOICED)
+        if ticket is not None:
+            return Plan((ticket,), state=OPEN)
+    return None
 
 
-def _refunds_absorbed(inp: PlanInput) -> set[int]:
-    """Refunds whose money the order already carries as negative payments (made while it was open)."""
-    negative = -sum((p.amount for p in inp.mirror.payments if p.amount < 0), ZERO)
-    absorbed: set[int] = set()
-    for r in inp.order.refunds:
-        if r.id in {t.refund_id for t in inp.mirror.tickets}:
+def _plan_invoiced(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan:
+    """A closed order can't be edited: each Shopify refund not yet on it becomes one return ticket."""
+    o, m = inp.order, inp.mirror
+    ticketed = {t.refund_id for t in m.tickets}
+    ret = _returns(inp)
+    absorbed = _absorbed(inp, ret)
+    for refund in o.refunds:
+        if refund.id in ticketed:
             continue
-        if negative >= r.amount and r.amount > 0:
-            absorbed.add(r.id)
-            negative -= r.amount
-    return absorbed
+        units = ret.by_refund.get(refund.id, {})
+        money = refund.amount - absorbed.get(refund.id, ZERO)
+        if not units and not money:
+            continue    # taken in full by the order while it was open
+        ticket = _ticket_for(inp, refund, units, money)
+        if isinstance(ticket, Reason):
+            return Plan(state=PENDING, reasons=(ticket,))
+        if ticket is not None:
+            return Plan((ticket,), state=INVOICED)
+    done = CANCELLED if o.cancelled else INVOICED
+    reasons: list[Reason] = []
+    added = [f"{ln.sku or ln.title} × {_desired_qty(o, ln) - sum(h.qty for h in m.lines_for(ln.id))}"
+             for ln in o.lines if items.get(ln.id) is not None
+             and _desired_qty(o, ln) > sum(h.qty for h in m.lines_for(ln.id))]
+    if added:
+        return Plan(state=PENDING, reasons=(Reason(
+            "addition_to_closed_order",
+            f"Shopify added {', '.join(added)} after Heartland closed the order; sell them on a ticket or a new "
+            f"order"),))
+    if ret.unexplained:
+        names = {ln.id: ln.sku or ln.title for ln in o.lines}
+        what = ", ".join(f"{names[k]} × {v}" for k, v in sorted(ret.unexplained.items()))
+        reasons.append(Reason("return_without_refund",
+                              f"{what} no longer on the Shopify order but no refund returns them yet"))
+        done = INVOICED
+    return Plan(state=done, reasons=tuple(reasons))
 
 
-def _ticket_for(inp: PlanInput, refund: Refund, n: int) -> CreateTicket | Reason:
+def _absorbed(inp: PlanInput, ret: Returns) -> dict[int, Decimal]:
+    """Money of refunds not yet ticketed that the order already took as negative payments (made while it
+    was open). Each refund's own share first (what its returned invoiced units don't explain), then any
+    rest oldest first."""
+    o, m = inp.order, inp.mirror
+    by_id = {r.id: r for r in o.refunds}
+    # Money Shopify received that the order no longer holds, but only as far as negative payments show
+    # it (money received later for items a closed order can't take is not a refund).
+    left = min(sum((p.amount for p in o.payments), ZERO) - m.payments_total,
+               -sum((p.amount for p in m.payments if p.amount < 0), ZERO))
+    for t in m.tickets:
+        r = by_id.get(t.refund_id) if t.refund_id is not None else None
+        if r is not None:
+            left -= r.amount + t.total      # the part of a ticketed refund the order took
+    ticketed = {t.refund_id for t in m.tickets}
+    todo = [r for r in o.refunds if r.id not in ticketed]
+    out: dict[int, Decimal] = {}
+    for r in todo:
+        own = r.amount - (_goods(inp, r, ret.by_refund[r.id]).money if r.id in ret.by_refund else ZERO)
+        take = max(ZERO, min(own, left))
+        out[r.id] = take
+        left -= take
+    for r in todo:
+        take = max(ZERO, min(r.amount - out[r.id], left))
+        out[r.id] += take
+        left -= take
+    return out
+
+
+def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money: Decimal) -> CreateTicket | Reason | None:
+    """One balanced ticket: the returned units (restocked), the refund's tax for them, `money` paid back,
+    and whatever the goods and tax don't explain on the non-inventory refund item."""
     o, m, s, cat = inp.order, inp.mirror, inp.settings, inp.catalog
     loc_key = s.restock_location or s.source_location
     loc = cat.locations.get(loc_key)
     if loc is None or loc.station_id is None or m.customer_id is None:
         return Reason("no_return_location", f"no Heartland location {loc_key!r} with a station for returns")
     refund_item = (inp.items or {}).get(s.refund_item)
-    lines: list[TicketLine] = []
-    for rl in refund.lines:
-        hl = m.lines_for(rl.line_id)
-        if not hl or rl.quantity <= 0:
-            continue
-        unit = hl[0].unit_price
-        if rl.restock_type == "no_restock":
-            continue  # money only: carried by the refund-item line below, so no stock moves
-        lines.append(TicketLine(hl[0].item_id, -rl.quantity, unit, f"Return {o.name}"))
-    tax = -sum((rl.tax for rl in refund.lines), ZERO)
-    goods = sum((ln.unit_price * ln.qty for ln in lines), ZERO)
-    payment = -refund.amount
+    goods = _goods(inp, refund, units)
+    lines = list(goods.lines)
+    tax = -goods.tax
+    payment = -money
+    value = sum((ln.unit_price * ln.qty for ln in lines), ZERO)
     # Whatever the goods and tax lines don't explain (shipping refunds, no-restock lines, discrepancies)
     # goes on one line of the non-inventory refund item, so the ticket balances and no stock moves.
-    gap = payment - (goods + tax)
+    gap = payment - (value + tax)
     if gap or (not lines and (payment or tax)):  # money moves (even only tax): the ticket needs a line
         if refund_item is None:
             return Reason("no_refund_item", f"no non-inventory item {s.refund_item!r} for a money-only refund")
-        lines.append(TicketLine(refund_item.id, -1, ZERO - gap, "Refund adjustment"))  # never "-0.00"
+        lines.append(TicketLine(refund_item.id, -1, ZERO - gap, f"Refund {refund.id} of {o.name}"))  # never "-0.00"
+    if not lines:
+        if units:
+            return Reason("empty_refund", f"refund {refund.id} moves no goods and no money")
+        return None
     gateway = refund.gateway or (o.payments[0].gateway if o.payments else "")
     ptid = payment_type_for(gateway, inp)
     if ptid is None:
         return Reason("no_payment_type", f"no Heartland payment type for Shopify gateway {gateway!r}")
     parent = next((i.id for i in m.invoices if i.completed), None)
-    if not lines:
-        return Reason("empty_refund", f"refund {refund.id} moves no goods and no money")
+    # Numbered by tickets already made, not by the refund's position: a refund delivered late (older
+    # than one already ticketed) gets the next number instead of reusing one.
+    n = len(m.tickets) + 1
     return CreateTicket(refund.id, f"{inp.public_id}-R{n}", m.customer_id, loc.station_id, tuple(lines), tax,
-                        payment, ptid, parent)
+                        payment, ptid, parent, restock=bool(goods.lines) or not units)
 
 
 # -- cancellation ---------------------------------------------------------------------------------

@@ -1,0 +1,359 @@
+"""Changes after an order is placed (issue #5), planned against a fake Heartland that keeps stock and
+refuses what the real one refuses: edits and refunds of open, partially invoiced and closed orders,
+cancellation, exchanges, late and duplicated deliveries; then random edit/refund sequences."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, refund_payload
+from mortard.heartland.dialect import DEFAULT_DIALECT as DIALECT
+from mortard.sync.actions import (
+    Action, AddLine, AddPayment, AddTax, CompleteInvoice, CreateTicket, DeleteLine, FindCustomer, LoadItems,
+    LoadStock, Plan, SetShipping, SetStatus, UpdateLine,
+)
+from mortard.sync.apply import apply_result
+from mortard.sync.machine import _routed_units
+from mortard.sync.model import Catalog, Item, Location, Mirror, ShopifyOrder
+from mortard.sync.plan import PlanInput, plan
+from mortard.sync.settings import ShopSettings
+
+D = Decimal
+ONLINE, EAST, WEST = 1, 10, 20
+STATION_LOC = {100: ONLINE, 110: EAST, 120: WEST}
+CATALOG = Catalog(
+    locations={"ONLINE": Location(ONLINE, "ONLINE", "Web", 100), "EAST": Location(EAST, "EAST", "East", 110),
+               "WEST": Location(WEST, "WEST", "West", 120)},
+    payment_types={"Shopify": 7, "Gift Card": 8},
+)
+ITEMS = {
+    "MUG": Item(501, "MUG", D("10.00")), "TEE": Item(502, "TEE", D("20.00")), "CAP": Item(503, "CAP", D("15.00")),
+    "BAG": Item(505, "BAG", D("40.00")), "REFUND": Item(901, "REFUND", D("0.00"), track_inventory=False),
+}
+SETTINGS = ShopSettings(location_priority=("EAST", "WEST"))
+EDITS = (AddLine, UpdateLine, DeleteLine, AddTax, SetShipping, AddPayment, SetStatus)
+
+
+@dataclass
+class Heartland:
+    """The planner's loop plus the rules of a real account: closed orders refuse edits, line quantities
+    never go below invoiced, tickets balance, and stock moves on invoices and restocking tickets."""
+
+    available: dict[tuple[int, int], int]
+    on_hand: Counter = field(default_factory=Counter)
+    mirror: Mirror = field(default_factory=Mirror)
+    next_id: int = 1000
+    tickets: list[CreateTicket] = field(default_factory=list)
+    log: list[Action] = field(default_factory=list)
+
+    def deliver(self, order: ShopifyOrder, s: ShopSettings = SETTINGS) -> Plan:
+        items: dict[str, Item | None] | None = None
+        stock: dict[tuple[int, int], int] | None = None
+        for _ in range(300):
+            inp = PlanInput(order, self.mirror, s, CATALOG, DIALECT, items, stock)
+            p = plan(inp)
+            assert plan(inp) == p
+            if p.converged:
+                return p
+            for a in p.actions:
+                if isinstance(a, LoadItems):
+                    items = {**(items or {}), **{k: ITEMS.get(k) for k in a.skus}}
+                elif isinstance(a, LoadStock):
+                    stock = {k: v for k, v in self.available.items() if k[0] in a.item_ids}
+                elif isinstance(a, FindCustomer):
+                    self.mirror = replace(self.mirror, customer_searched=True)
+            for unit, qty in _routed_units(p.actions, self.mirror).items():
+                self.available[unit] = self.available.get(unit, 0) - qty
+                if stock is not None:
+                    stock[unit] = stock.get(unit, 0) - qty
+            for a in p.actions:
+                if a.mutation:
+                    self._check(a)
+                    self.next_id += 1
+                    self.mirror = apply_result(self.mirror, a, self.next_id, DIALECT)
+                    self.log.append(a)
+        raise AssertionError(f"no convergence: {self.log[-6:]}")
+
+    def _check(self, a: Action) -> None:
+        m = self.mirror
+        if isinstance(a, EDITS) and m.order_id is not None:
+            assert m.status in (DIALECT.status_pending, DIALECT.status_open), f"{a} on a {m.status} order"
+        if isinstance(a, UpdateLine) and a.qty is not None:
+            line = next(h for h in m.lines if h.id == a.line_id)
+            assert a.qty >= line.qty_invoiced, a
+        if isinstance(a, DeleteLine):
+            assert next(h for h in m.lines if h.id == a.line_id).qty_invoiced == 0
+        if isinstance(a, CompleteInvoice):
+            inv = next(i for i in m.invoices if i.id == a.invoice_id)
+            for il in inv.lines:
+                item = next(h.item_id for h in m.lines if h.id == il.order_line_id)
+                self.on_hand[(item, inv.location_id)] -= il.qty
+        if isinstance(a, CreateTicket):
+            assert sum((ln.unit_price * ln.qty for ln in a.lines), a.tax) == a.payment, a
+            self.tickets.append(a)
+            if a.restock:
+                for ln in a.lines:
+                    if ln.item_id != ITEMS["REFUND"].id:
+                        self.on_hand[(ln.item_id, STATION_LOC[a.station_id])] -= ln.qty
+
+
+def parse(payload: dict[str, Any], *late_refunds: dict[str, Any]) -> ShopifyOrder:
+    return ShopifyOrder.parse(payload, {str(r["id"]): r for r in late_refunds})
+
+
+def net_money(hl: Heartland) -> Decimal:
+    return hl.mirror.payments_total + sum((t.total for t in hl.mirror.tickets), D("0"))
+
+
+def shopify_net(o: ShopifyOrder) -> Decimal:
+    return sum((p.amount for p in o.payments), D("0")) - o.refunded
+
+
+SPEC = OrderSpec(order_id=8001, number=3001, tax_rate=D("0.10"), shipping=D("5.00"),
+                 lines=[LineSpec("MUG", 3, D("10.00")), LineSpec("TEE", 2, D("20.00"))])
+
+
+def partially_invoiced() -> Heartland:
+    """TEE in stock and invoiced; MUG out of stock everywhere, so it stays on the open order."""
+    hl = Heartland({(502, EAST): 5})
+    p = hl.deliver(parse(order_payload(SPEC)))
+    assert p.state == "waiting_stock" and hl.mirror.status == "open"
+    assert {(h.item_id, h.qty, h.qty_invoiced) for h in hl.mirror.lines} == {(501, 3, 0), (502, 2, 2)}
+    return hl
+
+
+def test_partially_invoiced_a_refund_of_uninvoiced_units_edits_the_order_and_makes_no_ticket():
+    hl = partially_invoiced()
+    r = refund_payload(SPEC, 9001, {"MUG": (1, "cancel")})
+    o = parse(order_payload(SPEC, refunds=[r], quantities={"MUG": 2}))
+    p = hl.deliver(o)
+    assert p.state == "waiting_stock" and not hl.tickets
+    assert [type(a) for a in hl.log[-3:]] == [UpdateLine, AddTax, AddPayment]
+    assert hl.log[-1].amount == D("-11.00")
+    assert hl.mirror.order_total == hl.mirror.payments_total == o.current_total_price
+    assert net_money(hl) == shopify_net(o)
+
+
+def test_partially_invoiced_a_refund_of_invoiced_units_becomes_a_return_ticket_for_them_only():
+    hl = partially_invoiced()
+    r = refund_payload(SPEC, 9001, {"TEE": (1, "return")})
+    o = parse(order_payload(SPEC, refunds=[r], quantities={"TEE": 1}))
+    p = hl.deliver(o)
+    (t,) = hl.tickets
+    assert t.public_id == "#3001-R1" and t.refund_id == 9001 and t.station_id == 100
+    assert [(ln.item_id, ln.qty, ln.unit_price) for ln in t.lines] == [(502, -1, D("20.00"))]
+    assert t.tax == D("-2.00") and t.payment == D("-22.00") and t.parent_invoice_id is not None
+    # The invoiced unit stays on the order with its tax; the order still balances.
+    assert hl.mirror.order_total == hl.mirror.payments_total == o.current_total_price + D("22.00")
+    assert net_money(hl) == shopify_net(o) and p.state == "waiting_stock"
+    assert hl.on_hand[(502, ONLINE)] == 1 and hl.on_hand[(502, EAST)] == -2
+
+
+def test_partially_invoiced_a_reduction_beyond_the_uninvoiced_units_splits_order_edit_and_ticket():
+    """MUG 3 uninvoiced, TEE 2 invoiced: refunding all MUGs and one TEE (shipping too) closes the
+    order: its money is settled first, then the last uninvoiced line goes, then the ticket."""
+    hl = partially_invoiced()
+    r = refund_payload(SPEC, 9001, {"MUG": (3, "cancel"), "TEE": (1, "return")}, shipping=D("5.00"))
+    o = parse(order_payload(SPEC, refunds=[r], quantities={"MUG": 0, "TEE": 1}))
+    p = hl.deliver(o)
+    kinds = [a.kind for a in hl.log[-5:]]
+    assert kinds == ["add_tax", "set_shipping", "add_payment", "delete_line", "create_ticket"], kinds
+    assert hl.mirror.status == "closed" and p.state == "invoiced"
+    (t,) = hl.tickets
+    assert t.payment == D("-22.00")
+    assert net_money(hl) == shopify_net(o)
+    again = Heartland(hl.available, mirror=hl.mirror)
+    assert again.deliver(o).converged and not again.log
+
+
+def test_partially_invoiced_cancellation_returns_the_invoiced_units_on_a_ticket():
+    hl = partially_invoiced()
+    r = refund_payload(SPEC, 9001, {"MUG": (3, "cancel"), "TEE": (2, "return")}, shipping=D("5.00"))
+    o = parse(order_payload(SPEC, refunds=[r], cancelled=True, quantities={"MUG": 0, "TEE": 0}))
+    p = hl.deliver(o)
+    assert p.state == "cancelled" and hl.mirror.status == "closed"
+    (t,) = hl.tickets
+    assert [(ln.item_id, ln.qty) for ln in t.lines] == [(502, -2)] and t.payment == D("-44.00")
+    assert net_money(hl) == shopify_net(o) == 0
+    assert hl.on_hand[(502, ONLINE)] == 2
+
+
+def test_a_cancellation_before_its_refund_arrives_does_not_close_the_order_unbalanced():
+    hl = partially_invoiced()
+    o = parse(order_payload(SPEC, cancelled=True, quantities={"MUG": 0, "TEE": 0}))
+    p = hl.deliver(o)
+    assert p.state == "pending" and hl.mirror.status == "open"
+    assert "no refund" in p.reasons[0].message or "differ" in p.reasons[0].message
+    r = refund_payload(SPEC, 9001, {"MUG": (3, "cancel"), "TEE": (2, "return")}, shipping=D("5.00"))
+    p = hl.deliver(parse(order_payload(SPEC, cancelled=True, quantities={"MUG": 0, "TEE": 0}), r))
+    assert p.state == "cancelled" and len(hl.tickets) == 1 and net_money(hl) == 0
+
+
+def test_a_refund_delivered_before_its_order_update_ends_like_the_clean_delivery():
+    r = refund_payload(SPEC, 9001, {"MUG": (2, "cancel"), "TEE": (1, "return")})
+    final = order_payload(SPEC, refunds=[r], quantities={"MUG": 1, "TEE": 1}, updated_at=None)
+    clean = partially_invoiced()
+    clean.deliver(parse(final))
+    late = partially_invoiced()
+    late.deliver(parse(order_payload(SPEC), r))          # refunds/create first, stale snapshot
+    late.deliver(parse(final))
+    late.deliver(parse(final, r))                        # the refund delivered again changes nothing
+    assert summary(late.mirror) == summary(clean.mirror)
+    assert [t.refund_id for t in late.tickets] == [9001]
+
+
+def test_closed_order_exchange_tickets_the_return_and_waits_for_staff_on_the_added_item():
+    hl = Heartland({(501, EAST): 9, (502, EAST): 9, (503, EAST): 9})
+    hl.deliver(parse(order_payload(SPEC)))
+    assert hl.mirror.status == "closed"
+    bigger = replace(SPEC, lines=SPEC.lines + [LineSpec("CAP", 1, D("15.00"))])
+    r = refund_payload(bigger, 9001, {"TEE": (1, "return")})
+    p = hl.deliver(parse(order_payload(bigger, refunds=[r], quantities={"TEE": 1})))
+    assert len(hl.tickets) == 1 and hl.tickets[0].payment == D("-22.00")
+    assert p.state == "pending" and [x.code for x in p.reasons] == ["addition_to_closed_order"]
+    assert "CAP × 1" in p.reasons[0].message
+
+
+def test_a_closed_order_cancelled_with_its_refund_gets_one_full_return_ticket():
+    hl = Heartland({(501, EAST): 9, (502, EAST): 9})
+    hl.deliver(parse(order_payload(SPEC)))
+    r = refund_payload(SPEC, 9001, {"MUG": (3, "cancel"), "TEE": (2, "cancel")}, shipping=D("5.00"))
+    o = parse(order_payload(SPEC, refunds=[r], cancelled=True, quantities={"MUG": 0, "TEE": 0}))
+    p = hl.deliver(o)
+    assert p.state == "cancelled"
+    (t,) = hl.tickets
+    assert sorted((ln.item_id, ln.qty) for ln in t.lines) == [(501, -3), (502, -2), (901, -1)]
+    assert t.payment == -o.refunds[0].amount and net_money(hl) == 0
+    assert not hl.deliver(o).actions and len(hl.tickets) == 1
+
+
+def test_a_late_older_refund_gets_the_next_ticket_number_not_a_reused_one():
+    hl = Heartland({(501, EAST): 9, (502, EAST): 9})
+    hl.deliver(parse(order_payload(SPEC)))
+    from datetime import timedelta
+    from mortard.demo.shopify import T0
+    r1 = refund_payload(SPEC, 9001, {"MUG": (1, "return")}, created_at=T0 + timedelta(hours=1))
+    r2 = refund_payload(SPEC, 9002, {"TEE": (1, "return")}, created_at=T0 + timedelta(hours=2))
+    hl.deliver(parse(order_payload(SPEC, refunds=[r2], quantities={"TEE": 1})))
+    hl.deliver(parse(order_payload(SPEC, refunds=[r1, r2], quantities={"TEE": 1, "MUG": 2})))
+    assert [(t.public_id, t.refund_id) for t in hl.tickets] == [("#3001-R1", 9002), ("#3001-R2", 9001)]
+    assert net_money(hl) == shopify_net(parse(order_payload(SPEC, refunds=[r1, r2])))
+
+
+def summary(m: Mirror) -> tuple:
+    lines = sorted((h.shopify_line_id, h.item_id, h.qty, h.qty_invoiced, h.location_id) for h in m.lines)
+    return (m.status, tuple(lines), m.tax_total, m.shipping_charge, m.payments_total,
+            tuple((t.public_id, t.refund_id, t.total) for t in m.tickets))
+
+
+# -- random edit/refund sequences ------------------------------------------------------------------
+
+SKUS = ["MUG", "TEE", "CAP"]
+
+
+@st.composite
+def sequences(draw: st.DrawFn):
+    lines = [LineSpec(sku, draw(st.integers(1, 4)), D(draw(st.integers(1, 50)))) for sku in SKUS]
+    sp = OrderSpec(order_id=8100, number=3100, lines=lines, tax_rate=draw(st.sampled_from([D("0"), D("0.10")])),
+                   shipping=D(draw(st.integers(0, 9))))
+    stocked = draw(st.sets(st.sampled_from(SKUS)))
+    ops = draw(st.lists(st.one_of(
+        st.tuples(st.just("refund"), st.sampled_from(SKUS), st.integers(1, 4),
+                  st.sampled_from(["cancel", "return", "no_restock"]), st.booleans()),
+        st.tuples(st.just("goodwill"), st.integers(1, 5)),
+        st.tuples(st.just("stock"), st.sampled_from(SKUS)),
+        st.tuples(st.just("cancel"))), max_size=5))
+    order = st.sampled_from(["together", "refund_first", "snapshot_first", "twice"])
+    return sp, stocked, ops, [draw(order) for _ in ops]
+
+
+@settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@given(case=sequences())
+def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopify(case):
+    sp, stocked, ops, deliveries = case
+    ids = {sku: ITEMS[sku].id for sku in SKUS}
+    hl = Heartland({(ids[s], EAST): 50 for s in stocked})
+    refunds: list[dict[str, Any]] = []
+    current = {ln.sku: ln.qty for ln in sp.lines}
+    cancelled = False
+    shipping_left = sp.shipping
+    hl.deliver(parse(order_payload(sp)))
+    net = parse(order_payload(sp)).total_price     # Shopify never refunds more than it holds
+
+    def capped(payload: dict[str, Any]) -> dict[str, Any]:
+        nonlocal net
+        (t,) = payload["transactions"]
+        t["amount"] = str(min(D(t["amount"]), net))
+        net -= D(t["amount"])
+        return payload
+
+    for n, (op, how) in enumerate(zip(ops, deliveries)):
+        if cancelled:
+            break
+        before = order_payload(sp, refunds=list(refunds), quantities=dict(current))
+        rid = 9500 + n
+        from datetime import timedelta
+        from mortard.demo.shopify import T0
+        when = T0 + timedelta(hours=n + 1)
+        if op[0] == "stock":
+            hl.available[(ids[op[1]], EAST)] = hl.available.get((ids[op[1]], EAST), 0) + 50
+            hl.deliver(parse(before))
+            continue
+        if op[0] == "refund":
+            _, sku, k, kind, ship = op
+            k = min(k, current[sku])
+            if k == 0:
+                continue
+            ship_amt = shipping_left if ship else D("0")
+            shipping_left -= ship_amt
+            new = capped(refund_payload(sp, rid, {sku: (k, kind)}, shipping=ship_amt, created_at=when))
+            current[sku] -= k
+        elif op[0] == "goodwill":
+            if net <= 0:
+                continue
+            new = capped(refund_payload(sp, rid, {}, amount=D(op[1]), created_at=when))
+        else:
+            new = refund_payload(sp, rid, {s: (q, "cancel") for s, q in current.items() if q},
+                                 shipping=shipping_left, created_at=when, amount=net)
+            net = D("0")
+            current = {s: 0 for s in current}
+            cancelled = True
+        refunds.append(new)
+        after = order_payload(sp, refunds=list(refunds), quantities=dict(current), cancelled=cancelled)
+        if how == "refund_first":
+            hl.deliver(parse(before, new))
+        elif how == "snapshot_first":
+            hl.deliver(parse(after))
+        hl.deliver(parse(after))
+        if how == "twice":
+            hl.deliver(parse(after, new))
+    final = parse(order_payload(sp, refunds=refunds, quantities=current, cancelled=cancelled))
+    p = hl.deliver(final)
+    n_log = len(hl.log)
+    assert hl.deliver(final) == p and len(hl.log) == n_log, "a converged order planned more"
+    m = hl.mirror
+    # No document twice: one ticket per refund at most, public ids unique.
+    assert len({t.refund_id for t in m.tickets}) == len(m.tickets)
+    assert len({t.public_id for t in m.tickets}) == len(m.tickets)
+    # Money: what Heartland holds (order payments and tickets) is Shopify's net.
+    assert net_money(hl) == shopify_net(final), (p, summary(m))
+    if m.status in ("open", "pending") and p.state != "pending":
+        assert m.order_total == m.payments_total
+    if p.state == "pending":
+        assert [r.code for r in p.reasons] == ["refund_on_open_order"] and m.status == "open"
+    # Stock: units that left Heartland = units sold (invoiced) the customer keeps, plus returned units
+    # the refund said not to restock.
+    for sku in SKUS:
+        item = ids[sku]
+        invoiced = sum(h.qty_invoiced for h in m.lines if h.item_id == item)
+        moved = -sum(v for (i, _), v in hl.on_hand.items() if i == item)
+        kept = min(invoiced, current[sku]) if not cancelled else 0
+        no_restock = sum(rl["quantity"] for r in refunds for rl in r["refund_line_items"]
+                         if rl["restock_type"] == "no_restock" and rl["line_item_id"] == sp.order_id * 100 + SKUS.index(sku) + 1)
+        assert kept <= moved <= kept + no_restock, (sku, invoiced, moved, kept, no_restock)
+        assert moved <= invoiced
