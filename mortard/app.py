@@ -135,10 +135,17 @@ class Daemon:
             except (NotImplementedError, RuntimeError):
                 pass
         await self.start()
+        failed = asyncio.create_task(self.consumer.failed.wait()) if self.consumer else None
+        stop = asyncio.create_task(self._stop.wait())
         try:
-            await self._stop.wait()
+            await asyncio.wait([t for t in (failed, stop) if t], return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for t in (failed, stop):
+                if t:
+                    t.cancel()
             await self.stop()
+        if self.consumer is not None and self.consumer.failed.is_set():
+            raise RuntimeError("the inbox writer crashed; see the log line inbox_writer_crashed")
 
     async def stop(self) -> None:
         deadline = time.monotonic() + self.config.daemon.drain_timeout_s
@@ -192,7 +199,7 @@ class Daemon:
                 if self.consumer is not None:
                     self._notifier.status(f"{len(self.consumer.assignment)} partitions, "
                                           f"{self.scheduler.in_flight} orders in flight")
-            except (asyncpg.PostgresError, OSError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("gauge_update_failed", error=str(exc))
             await asyncio.sleep(5)
 

@@ -71,6 +71,7 @@ class InboxConsumer:
         self._producer: AIOKafkaProducer | None = None
         self._commit_lock = asyncio.Lock()
         self.stats = ConsumerStats()
+        self.failed = asyncio.Event()   # set if the writer died; the daemon stops on it
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -115,6 +116,8 @@ class InboxConsumer:
             except asyncio.TimeoutError:
                 log.warning("inbox_drain_timeout", buffered=self._buffered)
                 writer.cancel()
+            except Exception:
+                pass  # already logged as inbox_writer_crashed; still commit what is durable
         for task in self._tasks[2:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -154,7 +157,14 @@ class InboxConsumer:
             batch = await self._queue.get()
             if batch is None:
                 return
-            await self._write_with_retry(batch)
+            try:
+                await self._write_with_retry(batch)
+            except Exception:
+                # A bug, not an outage: nothing of this batch is committed, so stop consuming loudly
+                # (the daemon exits non-zero and its supervisor restarts it) rather than skip it.
+                log.exception("inbox_writer_crashed", batch=len(batch))
+                self.failed.set()
+                raise
             for r in batch:
                 self._tracker.done(TopicPartition(r.topic, r.partition), r.offset)
             self._buffered -= len(batch)
@@ -179,8 +189,7 @@ class InboxConsumer:
             try:
                 await self._write(batch)
                 return
-            except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError,
-                    asyncpg.CannotConnectNowError, asyncpg.PostgresError, KafkaError,
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError, KafkaError,
                     asyncio.TimeoutError) as exc:
                 # Nothing is committed until this batch is durable; keep trying (Postgres or the
                 # broker is down). The partitions stay paused once the buffer fills.

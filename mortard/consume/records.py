@@ -71,7 +71,7 @@ def parse_record(*, kafka_topic: str, partition: int, offset: int, value: bytes 
         payload = json.loads(value.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MalformedRecord("invalid_utf8", f"value is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, and ints over 4300 digits
         raise MalformedRecord("not_json", f"value is not JSON: {str(exc)[:200]}") from None
     if not isinstance(payload, dict):
         raise MalformedRecord("not_json_object", f"value is JSON {type(payload).__name__}, not an object")
@@ -97,7 +97,8 @@ def parse_record(*, kafka_topic: str, partition: int, offset: int, value: bytes 
         snapshot_updated_at = _timestamp(payload.get("updated_at"), "updated_at")
         name = payload.get("name")
         order_name = name if isinstance(name, str) else None
-        for refund in payload.get("refunds") or []:
+        refunds_in = payload.get("refunds")
+        for refund in refunds_in if isinstance(refunds_in, list) else []:
             if isinstance(refund, dict) and _is_id(refund.get("id")):
                 refunds[str(refund["id"])] = refund
     elif topic == "refunds/create":
@@ -148,4 +149,7 @@ def _timestamp_or_none(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 with an offset
+        return None

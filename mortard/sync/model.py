@@ -316,6 +316,8 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
             raise InvalidOrder(f"a refund names line item {line_id}, which is not on the order")
 
     total_price = _money(o, "total_price")
+    if total_price < 0:
+        raise InvalidOrder(f"total_price is negative: {total_price}")
     current_total = _money(o, "current_total_price", default=total_price)
     current_tax = _money(o, "current_total_tax", default=_money(o, "total_tax", default=Decimal("0")))
     shipping = _shipping(o)

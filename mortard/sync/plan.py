@@ -51,6 +51,10 @@ def plan(inp: PlanInput) -> Plan:
         skip = _skip_reason(o, inp.settings)
         if skip is not None:
             return Plan(state=IGNORED, reasons=(skip,))
+        if o.currency.upper() != inp.settings.currency.upper():
+            return Plan(state=DEAD, reasons=(Reason(
+                "currency_mismatch", f"order is in {o.currency}; the shop's Heartland account books "
+                                     f"in {inp.settings.currency}"),))
         if o.cancelled or all(ln.current_quantity == 0 for ln in o.lines):
             return Plan(state=CANCELLED, reasons=(Reason("cancelled_before_sync", "cancelled in Shopify before it reached Heartland"),))
     if m.status == d.status_cancelled:

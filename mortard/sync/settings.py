@@ -50,6 +50,8 @@ class ShopSettings:
     refund_item: str = "REFUND"
     # Where return tickets land (public_id); None = the source location.
     restock_location: str | None = None
+    # The shop's currency, which its Heartland account books in; an order in another one is refused.
+    currency: str = "USD"
 
     def __post_init__(self) -> None:
         if self.routing not in ("priority", "shopify_location"):

@@ -151,5 +151,43 @@ def dead_task_errors(daemon: Any) -> dict[str, str]:
     for task in tasks:
         if task.done() and not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            out[task.get_name()] = f"{type(exc).__name__}: {str(exc)[:150]}"
+            cause = exc.__context__
+            out[task.get_name()] = f"{type(exc).__name__}: {str(exc)[:150]}" + (
+                f" (while handling {type(cause).__name__}: {str(cause)[:150]})" if cause is not None else "")
     return out
+
+
+async def stop_quietly(stack: Any) -> str | None:
+    """Stop the stack's daemon; if Daemon.stop raises (a dead task's exception surfaces there), close
+    what it left open so the next test starts clean, and return the error instead of raising."""
+    daemon = stack.daemon
+    if daemon is None:
+        return None
+    try:
+        await stack.stop_daemon()
+        return None
+    except Exception as exc:      # noqa: BLE001 - reported by the caller
+        err = f"Daemon.stop raised {type(exc).__name__}: {str(exc)[:200]}"
+    stack.daemon = None
+    consumer = daemon.consumer
+    for part in (getattr(consumer, "_consumer", None), getattr(consumer, "_producer", None)):
+        if part is not None:
+            try:
+                await part.stop()
+            except Exception:      # noqa: BLE001
+                pass
+    for task in getattr(consumer, "_tasks", []):
+        task.cancel()
+    if daemon.scheduler is not None:
+        await daemon.scheduler.drain(2.0)
+    for task in daemon._background:
+        task.cancel()
+    if daemon._monitor is not None:
+        await daemon._monitor.stop()
+    if daemon.ops is not None:
+        await daemon.ops.stop()
+    for client in daemon.clients.values():
+        await client.close()
+    if daemon.pool is not None:
+        daemon.pool.terminate()
+    return err

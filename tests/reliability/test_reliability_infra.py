@@ -18,7 +18,7 @@ from mortard.embedded import EmbeddedBroker, EmbeddedPostgres
 from mortard.store.db import create_pool, migrate
 from reliability_helpers import (
     as_raw, check_heartland, daemon_alive, dead_task_errors, fetch_retrying, produce_acked, sandbox_state, settle,
-    valid_orders,
+    stop_quietly, valid_orders,
 )
 from stack import Stack, stack_config
 
@@ -86,7 +86,8 @@ async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
         alive = daemon_alive(stack.daemon)
         stats = stack.daemon.consumer.stats
     finally:
-        await stack.stop_daemon()
+        stop_error = await stop_quietly(stack)
+    assert stop_error is None, stop_error
     found = check_heartland(await sandbox_state(http, sandbox_url), expected)
     events = await pool.fetchval("SELECT count(*) FROM events")
     print(f"\n[broker restart] events sent (acked) {sum(a is not None for a in acked)}/{len(hooks)}, broker down "
@@ -116,32 +117,36 @@ async def test_postgres_crash_restart_mid_stream_loses_and_duplicates_nothing(
                        daemon={"lease_s": 3})
     stack = Stack(cfg, sandbox_url, http, pool)
     hooks = valid_orders(80, start=21000)
+    failure: AssertionError | None = None
+    rows: list = []
     await stack.start_daemon()
     try:
         acked = await produce_acked(kafka_bootstrap, topic, as_raw(hooks[:40]))
         await asyncio.sleep(0.4)
+        settled_before = len(await fetch_retrying(pool, "SELECT 1 FROM orders WHERE done_seq = due_seq "
+                                                        "AND lease_owner IS NULL AND sync_state <> 'received'"))
         # EmbeddedPostgres.restart() is `pg_ctl stop -m immediate` (a crash: no checkpoint, every
         # connection cut) then start; done here in two steps with the server down for 2 s, in a
         # thread so the daemon's loop keeps running (and failing) meanwhile.
-        settled_before = len(await fetch_retrying(pool, "SELECT 1 FROM orders WHERE done_seq = due_seq "
-                                                        "AND lease_owner IS NULL AND sync_state <> 'received'"))
         await asyncio.to_thread(server.stop, immediate=True, remove=False)
         acked += await produce_acked(kafka_bootstrap, topic, as_raw(hooks[40:]))   # while Postgres is down
         await asyncio.sleep(2.0)
         await asyncio.to_thread(server.start)
         expected = _public_ids(hooks, acked)
-        rows = await settle(pool, len(expected), timeout=90)
+        try:
+            rows = await settle(pool, len(expected), timeout=45)
+        except AssertionError as exc:
+            failure = exc
         alive = daemon_alive(stack.daemon)
         dead_tasks = dead_task_errors(stack.daemon)
         stats = stack.daemon.consumer.stats
     finally:
-        try:
-            await stack.stop_daemon()
-        finally:
-            await pool.close()
+        stop_error = await stop_quietly(stack)
+        await pool.close()
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
         events = await pool.fetchval("SELECT count(*) FROM events")
+        rows = rows or await pool.fetch("SELECT sync_state FROM orders WHERE due_seq = done_seq AND lease_owner IS NULL")
         journal = await pool.fetchval("SELECT count(*) FROM journal WHERE status IN ('ambiguous', 'resolved', 'sent')")
     finally:
         await pool.close()
@@ -150,7 +155,10 @@ async def test_postgres_crash_restart_mid_stream_loses_and_duplicates_nothing(
           f"{settled_before} orders settled before the crash; orders converged {len(rows)} "
           f"({dict(Counter(r['sync_state'] for r in rows))}); inbox events {events}, consumer duplicates "
           f"{stats.duplicates}; journal rows left open/resolved {journal}; duplicates {found['duplicate_orders']} "
-          f"orders / {found['duplicate_invoices']} invoices; lost {found['lost']}; tasks alive {alive} {dead_tasks}")
+          f"orders / {found['duplicate_invoices']} invoices; lost {found['lost']}; tasks alive {alive} {dead_tasks}; "
+          f"{stop_error or 'stopped cleanly'}")
+    assert failure is None, str(failure)
+    assert stop_error is None, stop_error
     assert found["lost"] == 0 and found["duplicate_orders"] == 0 and found["duplicate_invoices"] == 0
     assert found["over_invoiced_lines"] == 0 and found["negative_stock_rows"] == 0
     assert not found["unexpected"], found["unexpected"]
@@ -186,7 +194,8 @@ async def test_heartland_outage_then_backlog_drains_without_duplicates(
                                       "OR next_attempt_at IS NOT NULL OR lease_owner IS NOT NULL")
         alive = daemon_alive(stack.daemon)
     finally:
-        await stack.stop_daemon()
+        stop_error = await stop_quietly(stack)
+    assert stop_error is None, stop_error
     async with http.get(f"{sandbox_url}/_sandbox/requests") as r:
         counts = await r.json()
     found = check_heartland(await sandbox_state(http, sandbox_url), expected)
