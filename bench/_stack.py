@@ -116,8 +116,11 @@ def load_avg() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+_START_LOAD = load_avg()
+
+
 def conditions() -> str:
-    return (f"{os.cpu_count()} cores, load avg {load_avg()} (1/5/15 min) at start, "
+    return (f"{os.cpu_count()} cores, load avg {_START_LOAD} (1/5/15 min) at start, now {load_avg()}, "
             f"Python {sys.version.split()[0]}")
 
 

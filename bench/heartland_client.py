@@ -138,7 +138,20 @@ async def limited(args: argparse.Namespace, sandbox: S.SandboxProc) -> list[tupl
         started = time.perf_counter()
         stop_at = started + args.warmup + window + 5
         runner = asyncio.create_task(run_workers(mix, args.workers, stop_at, 10**9))
-        await asyncio.sleep(args.warmup)
+        if args.provoke_429:
+            # Another caller of the same account takes a few tokens once, half-way through the
+            # warm-up: the client must see a 429, then recover before the window starts.
+            await asyncio.sleep(args.warmup / 2)
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+
+            async def take() -> None:
+                async with http.get(f"{sandbox.url}/{ACCOUNT}/api/items/1", headers=headers) as resp:
+                    await resp.read()
+
+            await asyncio.gather(*(take() for _ in range(B)), return_exceptions=True)
+            await asyncio.sleep(args.warmup / 2)
+        else:
+            await asyncio.sleep(args.warmup)
         before = (await S.sandbox_requests(http, sandbox.url)).get(ACCOUNT, {})
         ok0 = sum(mix.by_kind.values())
         cpu0, t0 = S.self_cpu(), time.perf_counter()
@@ -171,7 +184,8 @@ async def limited(args: argparse.Namespace, sandbox: S.SandboxProc) -> list[tupl
     return [
         ("(b) limit R / burst (sandbox)", f"{R:g} req/s / {B}",
          f"client at {R * args.client_rate_factor:g} req/s, burst {args.client_burst or B}, {args.workers} callers"),
-        ("(b) warm-up / measured window", f"{args.warmup:g}s / {wall:.1f}s", ""),
+        ("(b) warm-up / measured window", f"{args.warmup:g}s / {wall:.1f}s",
+         "one 429 provoked half-way through the warm-up" if args.provoke_429 else ""),
         ("(b) requests answered (non-429)", answered, f"client saw {ok1 - ok0} successes in the window"),
         ("(b) sustained rate req/s", rate, ""),
         ("(b) sustained rate / R", f"{frac:.1%}", "goal >= 95 %"),
@@ -208,6 +222,9 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=10.0, help="(b) warm-up seconds (<= 30)")
     p.add_argument("--window", type=float, default=60.0, help="(b) measured window seconds (default 60)")
     p.add_argument("--quick", action="store_true", help="(b) 15 s window")
+    p.add_argument("--provoke-429", action="store_true",
+                   help="(b) half-way through the warm-up, spend the account's burst from outside the "
+                        "client once, so it meets one 429; shows whether it recovers")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     args.warmup = min(args.warmup, 30.0)

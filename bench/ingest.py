@@ -118,7 +118,7 @@ async def run(args: argparse.Namespace, servers: S.Servers) -> None:
              f"process CPU {cpu:.2f}s"),
             ("Postgres CPU s per 1,000 events", pg_cpu / count * 1000 if count else float("nan"),
              f"postmaster+backends {pg_cpu:.2f}s"),
-            ("broker CPU s (consume phase)", broker_cpu, "noida"),
+            ("broker CPU s (consume phase)", broker_cpu, args.broker),
             ("inbox batches", stats.batches, f"avg {stats.consumed / max(1, stats.batches):,.0f} records"),
             ("duplicates / dead-lettered", f"{stats.duplicates} / {stats.dead_lettered}", ""),
             ("bench process peak RSS MiB", mem.get("VmHWM", 0.0), "includes the produced events"),

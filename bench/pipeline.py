@@ -414,7 +414,8 @@ def main() -> None:
     p.add_argument("--client-burst", type=int, default=0, help="daemon account burst (default = --burst)")
     p.add_argument("--max-concurrency", type=int, default=16, help="per-account max_concurrency (default 16)")
     p.add_argument("--in-flight", type=int, default=64, help="daemon.max_orders_in_flight (default 64)")
-    p.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this many seconds")
+    p.add_argument("--timeout", type=float, default=0.0,
+                   help="give up waiting after this many seconds (default 300; 150 with --rate-limit)")
     p.add_argument("--soak", type=float, default=0.0, help="soak mode: seconds of steady load after the backlog")
     p.add_argument("--soak-rate", type=float, default=20.0, help="soak: steady events/s (default 20)")
     p.add_argument("--backlog", type=int, default=10_000, help="soak: backlog events (default 10000)")
@@ -426,6 +427,7 @@ def main() -> None:
     p.add_argument("--keep-log", default=None, help="copy the daemon log here when the run fails")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
+    args.timeout = args.timeout or (150.0 if args.rate_limit is not None else 300.0)
     S.quiet_logs("error")
     tmp_fixture = Path(os.environ.get("TMPDIR", "/tmp")) / f"mortard-bench-fixture-{os.getpid()}.json"
     names, prices = S.bench_fixture(tmp_fixture, args.accounts)

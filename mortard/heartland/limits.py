@@ -154,6 +154,11 @@ class RateGate:
         if wait > 0:
             await self._clock.sleep(wait)
 
+    def hold_until(self, when: float) -> None:
+        """Nothing before `when`, then the plain rate with no burst credit (after a 429 pause, a
+        burst would only meet the server's still-empty bucket and draw the next 429)."""
+        self._tat = max(self._tat, when + self._tolerance)
+
 
 # ------------------------------------------------------------------------------------------ AIMD
 class AimdLimit:
@@ -388,23 +393,34 @@ class AccountLimits:
         return self._paused_until if self._paused_until > self.clock.now() else None
 
     def pause(self, seconds: float) -> None:
-        """Hold every request of this account for `seconds` (capped at `max_pause`)."""
+        """Hold every request of this account for `seconds` (capped at `max_pause`), then resume at
+        the plain rate, without the burst."""
         until = self.clock.now() + min(max(0.0, seconds), self.max_pause)
         self._paused_until = max(self._paused_until, until)
+        self.rate.hold_until(self._paused_until)
 
     async def wait_pause(self) -> None:
         while (remaining := self._paused_until - self.clock.now()) > 0:
             await self.clock.sleep(remaining)
 
+    async def _pace(self) -> None:
+        """Wait out any pause, then for a rate slot; a slot reserved before a pause began is stale
+        (the pause moved the schedule), so take a new one rather than fire with the crowd."""
+        while True:
+            await self.wait_pause()
+            await self.rate.acquire()
+            if self.paused_until is None:
+                return
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Permit]:
-        await self.wait_pause()
+        await self._pace()
         self.breaker.check()
-        await self.rate.acquire()
         await self.concurrency.acquire()
         permit = Permit()
         try:
-            await self.wait_pause()  # a 429 may have landed while we queued
+            if self.paused_until is not None:  # a 429 landed while we queued for concurrency
+                await self._pace()
             probe = self.breaker.enter()
         except BaseException:
             self.concurrency.release(Outcome.IGNORE)
