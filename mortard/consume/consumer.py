@@ -93,6 +93,17 @@ class InboxConsumer:
         self._tasks = [asyncio.create_task(self._poll_loop(), name="kafka-poll"),
                        asyncio.create_task(self._write_loop(), name="inbox-write"),
                        asyncio.create_task(self._commit_loop(), name="kafka-commit")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A consumer task that ends on its own, except at stop, is a failure the daemon must see."""
+        if task.cancelled() or self._stopping.is_set():
+            return
+        exc = task.exception()
+        if exc is not None or task.get_name() != "inbox-write":
+            log.error("consumer_task_died", task=task.get_name(), error=repr(exc))
+            self.failed.set()
 
     @property
     def assignment(self) -> set[TopicPartition]:
@@ -134,13 +145,15 @@ class InboxConsumer:
         assert self._consumer is not None
         while not self._stopping.is_set():
             try:
-                batches = await self._consumer.getmany(timeout_ms=200, max_records=500)
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=1000)
             except KafkaError as exc:
                 log.warning("kafka_poll_failed", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
             records = [r for recs in batches.values() for r in recs]
             if not records:
+                # Some brokers (noida-db) answer an empty fetch at once, ignoring fetch.max.wait.
+                await asyncio.sleep(0.02)
                 continue
             for r in records:
                 self._tracker.track(TopicPartition(r.topic, r.partition), r.offset)
@@ -229,9 +242,21 @@ class InboxConsumer:
                 self._on_due(*key)
 
     async def _store(self, events: list[InboxEvent], dead: list[DeadLetter]) -> list[InboxEvent]:
-        async with self._pool.acquire() as conn:
-            flags = await write_batch(conn, events, dead)
-        return [e for e, is_new in zip(events, flags) if is_new]
+        """One transaction per partition, run side by side: an order's events all share a partition
+        (the key is the order), so the transactions never touch the same order row, and Postgres
+        works on one while the next is being sent."""
+        by_partition: dict[int, list[InboxEvent]] = {}
+        for e in events:
+            by_partition.setdefault(e.kafka_partition, []).append(e)
+        groups = list(by_partition.values()) or [[]]
+
+        async def one(group: list[InboxEvent], with_dead: bool) -> list[InboxEvent]:
+            async with self._pool.acquire() as conn:
+                flags = await write_batch(conn, group, dead if with_dead else ())
+            return [e for e, is_new in zip(group, flags) if is_new]
+
+        results = await asyncio.gather(*(one(g, i == 0) for i, g in enumerate(groups)))
+        return [e for r in results for e in r]
 
     async def _store_one_by_one(self, batch: list[ConsumerRecord], events: list[InboxEvent],
                                 dead: list[DeadLetter]) -> tuple[list[InboxEvent], list[DeadLetter]]:

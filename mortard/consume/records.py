@@ -44,6 +44,7 @@ class InboxEvent:
     kafka_partition: int
     kafka_offset: int
     payload: dict[str, Any]
+    raw: str                       # the body as received (valid JSON), stored without re-encoding
     # orders/* snapshot and its updated_at; None for refunds and transactions.
     snapshot: dict[str, Any] | None
     snapshot_updated_at: datetime | None
@@ -68,7 +69,8 @@ def parse_record(*, kafka_topic: str, partition: int, offset: int, value: bytes 
     if value is None:
         raise MalformedRecord("empty_value", "record has no value")
     try:
-        payload = json.loads(value.decode("utf-8"))
+        raw = value.decode("utf-8")
+        payload = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise MalformedRecord("invalid_utf8", f"value is not UTF-8: {exc.reason} at byte {exc.start}") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, and ints over 4300 digits
@@ -113,7 +115,7 @@ def parse_record(*, kafka_topic: str, partition: int, offset: int, value: bytes 
     return InboxEvent(
         shop=shop, order_id=order_id, topic=topic, dedupe_key=dedupe_key, webhook_id=webhook_id,
         event_id=event_id, triggered_at=_timestamp_or_none(head.get(HEADER_TRIGGERED_AT)),
-        kafka_topic=kafka_topic, kafka_partition=partition, kafka_offset=offset, payload=payload,
+        kafka_topic=kafka_topic, kafka_partition=partition, kafka_offset=offset, payload=payload, raw=raw,
         snapshot=snapshot, snapshot_updated_at=snapshot_updated_at, order_name=order_name,
         refunds=refunds, transactions=transactions,
     )

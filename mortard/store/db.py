@@ -25,15 +25,27 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=_dumps, decoder=json.loads, schema="pg_catalog")
 
 
+class RawJson(str):
+    """JSON text that is already encoded (a webhook body): written to jsonb as it is."""
+
+
 def _dumps(value: Any) -> str:
+    if isinstance(value, RawJson):
+        return str(value)
     return json.dumps(value, default=str, separators=(",", ":"))
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's server-side reset (RESET ALL, UNLISTEN, unlock): mortard sets no
+    session state, and that extra round trip doubled the cost of every statement (bench/pipeline.py).
+    asyncpg still rolls back a transaction left open."""
 
 
 async def create_pool(url: str, *, password: Secret | None = None, min_size: int = 2, max_size: int = 20,
                       command_timeout: float = 30.0) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         url, password=password.reveal() if password else None, min_size=min_size, max_size=max_size,
-        command_timeout=command_timeout, init=_init_connection,
+        command_timeout=command_timeout, init=_init_connection, reset=_keep_session,
     )
     assert pool is not None
     return pool

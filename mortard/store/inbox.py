@@ -8,6 +8,7 @@ from typing import Sequence
 import asyncpg
 
 from mortard.consume.records import InboxEvent
+from mortard.store.db import RawJson
 
 # One statement per event: store the event once (dedupe on webhook/event id or Kafka coordinates),
 # merge the order's newest snapshot (an older updated_at never overwrites a newer one), merge refunds
@@ -76,7 +77,8 @@ async def write_batch(conn: asyncpg.Connection, events: Sequence[InboxEvent],
             for e in events:
                 new.append(bool(await stmt.fetchval(
                     e.shop, e.order_id, e.topic, e.dedupe_key, e.webhook_id, e.event_id, e.triggered_at,
-                    e.kafka_topic, e.kafka_partition, e.kafka_offset, e.payload, e.snapshot,
+                    e.kafka_topic, e.kafka_partition, e.kafka_offset, RawJson(e.raw),
+                    RawJson(e.raw) if e.snapshot is not None else None,
                     e.snapshot_updated_at, e.order_name, e.refunds, e.transactions)))
         if dead:
             await conn.executemany(_DEAD_LETTER_SQL, [
