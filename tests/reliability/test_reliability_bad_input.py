@@ -113,8 +113,10 @@ dead_letter_kinds = st.one_of(
         "field": st.sampled_from(["name", "email", "note", "tags", "sku", "title"]),
         "text": st.text(max_size=10).map(lambda s: s + "\x00")})),
     st.tuples(st.just("nan_literal"), st.fixed_dictionaries({
+        # Tokens JSON doesn't have (Python's json reads them; Postgres refuses them). A number too
+        # big for a float, like 1e400, is valid JSON and only matters where money is read.
         "field": st.sampled_from(["total_price", "note", "x"]),
-        "literal": st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])})),
+        "literal": st.sampled_from(["NaN", "Infinity", "-Infinity"])})),
     st.tuples(st.just("bad_updated_at"), st.fixed_dictionaries({
         "value": st.one_of(st.sampled_from(["missing", None, 12345, "", "yesterday", "2026-13-45T99:00:00Z", "x" * 70]),
                            st.text(max_size=30).filter(_not_overflowing))})),

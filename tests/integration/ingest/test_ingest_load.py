@@ -156,7 +156,9 @@ async def test_broker_outage_mid_burst_answers_503_and_loses_no_acknowledged_web
     assert after_restart, "nothing was acknowledged after the broker came back"
     assert not lost & after_restart
     assert must_survive and not lost & must_survive
-    assert all(window_start <= acked[i] <= phases["exited"] for i in lost), \
+    # An ack is timestamped when its callback runs, which on a busy machine can be a little after
+    # the kill returned: allow the loop that much slack at the upper end.
+    assert all(window_start <= acked[i] <= phases["exited"] + 0.5 for i in lost), \
         "an acknowledged webhook was lost outside the broker's unsaved window"
     for r in records:
         assert r.value == order_body(int(r.key.rsplit(b"/", 1)[1]))
