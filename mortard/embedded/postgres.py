@@ -31,6 +31,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 class EmbeddedPostgres:
     port: int = 0
     base_dir: Path | None = None
+    # Fast by default (tests, the demo). A crash (immediate stop) with synchronous_commit=off loses
+    # transactions the client saw committed; crash tests need durable=True, as production has.
+    durable: bool = False
     _embedded: Any = field(default=None, repr=False)
     _url: str | None = None
     _own_dir: bool = False
@@ -71,8 +74,9 @@ class EmbeddedPostgres:
 
     def _pg_ctl(self, pg_bin: Path, action: str, mode: str = "fast") -> None:
         assert self.base_dir is not None
-        opts = (f"-p {self.port} -k {self.base_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        opts = f"-p {self.port} -k {self.base_dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         cmd = [str(pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60"]
         if action == "start":
             cmd += ["-l", str(self.base_dir / "server.log"), "-o", opts, "start"]
