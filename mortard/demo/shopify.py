@@ -90,7 +90,6 @@ def order_payload(spec: OrderSpec, *, updated_at: datetime | None = None,
             "tax_lines": [{"title": "State Tax", "rate": str(spec.tax_rate), "price": _m(tax)}],
             "properties": [], "product_exists": True, "fulfillment_status": None,
         })
-    shipping = spec.shipping if not cancelled else spec.shipping
     total = subtotal + tax_total + spec.shipping
     refunded = sum((Decimal(t["amount"]) for r in refunds or [] for t in r.get("transactions", [])), Decimal("0"))
     current_total = current_subtotal + current_tax + spec.shipping - sum(

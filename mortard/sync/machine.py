@@ -23,7 +23,7 @@ from mortard.heartland.errors import (
     HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
 )
 from mortard.sync.actions import (
-    Action, AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Plan, Reason, SetStatus, UpdateLine,
+    Action, AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Reason, SetStatus, UpdateLine,
 )
 from mortard.sync.errors import LeaseLost
 from mortard.sync.execute import execute, read_mirror
