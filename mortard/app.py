@@ -177,7 +177,8 @@ class Daemon:
         return self.pool is not None and await self.pool.fetchval("SELECT 1") == 1
 
     def _kafka_ok(self) -> bool:
-        return self.consumer is not None
+        # Joined and consuming. No assignment is fine: a group may have more daemons than partitions.
+        return self.consumer is not None and self.consumer.started and not self.consumer.failed.is_set()
 
     def _progressing(self) -> bool:
         # The loop ticks; the pipeline is stuck only if work is waiting and nothing moved for long.

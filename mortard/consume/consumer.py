@@ -71,7 +71,8 @@ class InboxConsumer:
         self._producer: AIOKafkaProducer | None = None
         self._commit_lock = asyncio.Lock()
         self.stats = ConsumerStats()
-        self.failed = asyncio.Event()   # set if the writer died; the daemon stops on it
+        self.failed = asyncio.Event()   # set if a consumer task died; the daemon stops on it
+        self.started = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -95,6 +96,7 @@ class InboxConsumer:
                        asyncio.create_task(self._commit_loop(), name="kafka-commit")]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
+        self.started = True
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A consumer task that ends on its own, except at stop, is a failure the daemon must see."""
