@@ -175,6 +175,10 @@ class CreateTicket(Action):
     payment_type_id: int
     parent_invoice_id: int | None = None
     restock: bool = True
+    # A sale ticket (units added to a closed order): (Shopify line id, qty) sold, and the location its
+    # station belongs to, where the units leave stock.
+    sold: tuple[tuple[int, int], ...] = ()
+    location_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

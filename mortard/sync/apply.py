@@ -68,7 +68,8 @@ def apply_result(m: Mirror, action: Action, new_id: int | None, dialect: Dialect
     if isinstance(action, CreateTicket):
         assert new_id is not None
         total = sum((ln.unit_price * ln.qty for ln in action.lines), action.tax)
-        return replace(m, tickets=m.tickets + (HTicket(new_id, action.public_id, action.refund_id, total),))
+        return replace(m, tickets=m.tickets + (HTicket(new_id, action.public_id, action.refund_id, total,
+                                                               action.sold),))
     raise TypeError(f"no mirror rule for {type(action).__name__}")
 
 

@@ -106,7 +106,7 @@ async def _send(c: Any, m: Mirror, a: Action) -> tuple[int | None, dict[str, Any
         tid = await c.create_ticket(ticket_fields(a, c.dialect))
         total = sum((ln.unit_price * ln.qty for ln in a.lines), a.tax)
         return tid, {"kind": "ticket", "public_id": a.public_id, "amount": total,
-                     "detail": {"refund_id": a.refund_id}}
+                     "detail": {"refund_id": a.refund_id, "sold": [list(x) for x in a.sold]}}
     raise TypeError(f"no Heartland call for {type(a).__name__}")
 
 
@@ -164,6 +164,16 @@ async def read_mirror(client: Any, public_id: str, known: Mirror, order: Shopify
         t = min(found_tickets, key=lambda t: int(t["id"]))
         tickets.append(HTicket(int(t["id"]), str(t["public_id"]), _ticket_refund_id(t, order, n),
                                Decimal(str(t.get("total") or 0))))
+    n = 1
+    # Sale tickets exist only for orders Heartland closed (units added after it closed).
+    while h.get("status") == dialect.status_closed and n <= _MAX_SALE_TICKETS:
+        found_tickets = await client.find_tickets(f"{public_id}-S{n}")
+        if not found_tickets:
+            break   # sale tickets too are numbered 1, 2, ... as they are made
+        t = min(found_tickets, key=lambda t: int(t["id"]))
+        tickets.append(HTicket(int(t["id"]), str(t["public_id"]), None, Decimal(str(t.get("total") or 0)),
+                               _ticket_sold(t)))
+        n += 1
     return replace(
         Mirror(), customer_searched=True, customer_id=h.get("customer_id"),
         billing_address_id=h.get("billing_address_id"), shipping_address_id=h.get("shipping_address_id"),
@@ -174,6 +184,19 @@ async def read_mirror(client: Any, public_id: str, known: Mirror, order: Shopify
 
 
 _REFUND_MARK = re.compile(r"\bRefund (\d+) of\b")
+_SALE_MARK = re.compile(r"\bSale (\d+) of\b")
+_MAX_SALE_TICKETS = 1000   # a bound on the look-up loop, far above one per location per change
+
+
+def _ticket_sold(ticket: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """The units a sale ticket sold, by Shopify line: its item lines say "Sale <line id> of <order>"."""
+    sold: dict[int, int] = {}
+    for line in ticket.get("lines") or ():
+        found = _SALE_MARK.search(str(line.get("description") or ""))
+        if found and int(line.get("qty") or 0) > 0:
+            key = int(found.group(1))
+            sold[key] = sold.get(key, 0) + int(line["qty"])
+    return tuple(sorted(sold.items()))
 
 
 def _ticket_refund_id(ticket: dict[str, Any], order: ShopifyOrder, n: int) -> int | None:

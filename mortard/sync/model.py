@@ -158,10 +158,21 @@ class HInvoice:
 
 @dataclass(frozen=True, slots=True)
 class HTicket:
+    """A ticket mortard made: a return (`refund_id`, public id `-R<n>`) or a sale of units Shopify added
+    to a closed order (`sold`: (Shopify line id, qty) pairs, public id `-S<n>`)."""
+
     id: int
     public_id: str
     refund_id: int | None
     total: Decimal
+    sold: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def is_sale(self) -> bool:
+        return bool(self.sold)
+
+    def sold_units(self, shopify_line_id: int) -> int:
+        return sum(q for line_id, q in self.sold if line_id == shopify_line_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +203,18 @@ class Mirror:
     @property
     def order_total(self) -> Decimal:
         return (self.lines_total + self.tax_total + self.shipping_charge).quantize(CENT)
+
+    def sold_for(self, shopify_line_id: int) -> int:
+        """Units of a Shopify line sold on sale tickets (added after the order closed)."""
+        return sum(t.sold_units(shopify_line_id) for t in self.tickets)
+
+    @property
+    def return_tickets(self) -> tuple[HTicket, ...]:
+        return tuple(t for t in self.tickets if not t.is_sale)
+
+    @property
+    def sale_tickets(self) -> tuple[HTicket, ...]:
+        return tuple(t for t in self.tickets if t.is_sale)
 
     def lines_for(self, shopify_line_id: int) -> tuple[HLine, ...]:
         return tuple(ln for ln in self.lines if ln.shopify_line_id == shopify_line_id)
@@ -224,7 +247,10 @@ class Mirror:
             invoices=tuple(HInvoice(id=i["id"], location_id=i["location_id"], completed=i["completed"],
                                     lines=tuple(HInvoiceLine(**il) for il in i.get("lines", ())))
                            for i in d.get("invoices", ())),
-            tickets=tuple(HTicket(**_decimals(t, "total")) for t in d.get("tickets", ())),
+            tickets=tuple(HTicket(id=t["id"], public_id=t["public_id"], refund_id=t.get("refund_id"),
+                                  total=Decimal(str(t["total"])),
+                                  sold=tuple((int(k), int(q)) for k, q in t.get("sold") or ()))
+                          for t in d.get("tickets", ())),
         )
 
 

@@ -224,7 +224,7 @@ def _returns(inp: PlanInput) -> Returns:
     by_refund: dict[int, dict[int, int]] = {}
     unexplained: dict[int, int] = {}
     for ln in o.lines:
-        invoiced = sum(h.qty_invoiced for h in m.lines_for(ln.id))
+        invoiced = sum(h.qty_invoiced for h in m.lines_for(ln.id)) + m.sold_for(ln.id)
         need = max(0, invoiced - _desired_qty(o, ln))
         for r in reversed(o.refunds):
             if need <= 0:
@@ -257,9 +257,16 @@ def _goods(inp: PlanInput, refund: Refund, units: Mapping[int, int]) -> _Goods:
     for line_id in sorted(units):
         left = units[line_id]
         hls = m.lines_for(line_id)
-        if not hls or left <= 0:
+        if hls:
+            hl = next((h for h in hls if h.qty_invoiced), hls[0])
+            item_id, unit_price = hl.item_id, hl.unit_price
+        else:
+            sold = _sold_item(inp, line_id)     # units sold on a sale ticket only
+            if sold is None:
+                continue
+            item_id, unit_price = sold
+        if left <= 0:
             continue
-        hl = next((h for h in hls if h.qty_invoiced), hls[0])
         for rl in refund.lines:
             if rl.line_id != line_id or rl.quantity <= 0 or left <= 0:
                 continue
@@ -267,10 +274,29 @@ def _goods(inp: PlanInput, refund: Refund, units: Mapping[int, int]) -> _Goods:
             left -= n
             tax += rl.tax if n == rl.quantity else (rl.tax * n / rl.quantity).quantize(CENT)
             if rl.restock_type == "no_restock":
-                unstocked += hl.unit_price * n   # money only: carried by the refund item, no stock moves
+                unstocked += unit_price * n   # money only: carried by the refund item, no stock moves
             else:
-                lines.append(TicketLine(hl.item_id, -n, hl.unit_price, f"Refund {refund.id} of {o.name}"))
+                lines.append(TicketLine(item_id, -n, unit_price, f"Refund {refund.id} of {o.name}"))
     return _Goods(tuple(lines), unstocked, tax)
+
+
+def _sold_item(inp: PlanInput, line_id: int) -> tuple[int, Decimal] | None:
+    """Item and (average net) unit price of a Shopify line whose units were sold on a sale ticket."""
+    if not inp.mirror.sold_for(line_id):
+        return None
+    ln = next((x for x in inp.order.lines if x.id == line_id), None)
+    item = _item_of(inp, ln) if ln is not None else None
+    if ln is None or item is None:
+        return None
+    return item.id, ((ln.price * ln.quantity - ln.discount) / ln.quantity).quantize(CENT)
+
+
+def _item_of(inp: PlanInput, ln: ShopifyLine) -> Item | None:
+    items = inp.items or {}
+    item = items.get(ln.sku) if ln.sku else None
+    if item is None and inp.settings.unknown_item == "placeholder":
+        item = items.get(inp.settings.placeholder_item)
+    return item
 
 
 def _closing(inp: PlanInput, items: Mapping[int, Item | None]) -> bool:
@@ -588,14 +614,14 @@ def _plan_invoiced(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan:
             return Plan((ticket,), state=INVOICED)
     done = CANCELLED if o.cancelled else INVOICED
     reasons: list[Reason] = []
-    added = [f"{ln.sku or ln.title} × {_desired_qty(o, ln) - sum(h.qty for h in m.lines_for(ln.id))}"
-             for ln in o.lines if items.get(ln.id) is not None
-             and _desired_qty(o, ln) > sum(h.qty for h in m.lines_for(ln.id))]
-    if added:
+    sales = _plan_sales(inp, items)
+    if isinstance(sales, Plan):
+        return sales
+    if sales:
         return Plan(state=PENDING, reasons=(Reason(
             "addition_to_closed_order",
-            f"Shopify added {', '.join(added)} after Heartland closed the order; sell them on a ticket or a new "
-            f"order"),))
+            f"Shopify added {', '.join(sales)} after Heartland closed the order and no store has them in stock; "
+            f"sell them on a ticket or a new order"),))
     if ret.unexplained:
         names = {ln.id: ln.sku or ln.title for ln in o.lines}
         what = ", ".join(f"{names[k]} × {v}" for k, v in sorted(ret.unexplained.items()))
@@ -603,6 +629,105 @@ def _plan_invoiced(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan:
                               f"{what} no longer on the Shopify order but no refund returns them yet"))
         done = INVOICED
     return Plan(state=done, reasons=tuple(reasons))
+
+
+@dataclass(frozen=True, slots=True)
+class _Addition:
+    line: ShopifyLine
+    item: Item
+    have: int       # units already on the order or sold on sale tickets
+    qty: int        # units to sell
+
+
+def _additions(inp: PlanInput, items: Mapping[int, Item | None]) -> list[_Addition]:
+    """Units Shopify added to an order Heartland closed: more than its lines and sale tickets hold."""
+    o, m = inp.order, inp.mirror
+    out = []
+    for ln in o.lines:
+        item = items.get(ln.id)
+        if item is None:
+            continue
+        have = sum(h.qty for h in m.lines_for(ln.id)) + m.sold_for(ln.id)
+        want = _desired_qty(o, ln)
+        if want > have:
+            out.append(_Addition(ln, item, have, want - have))
+    return out
+
+
+def _tax_share(inp: PlanInput, ln: ShopifyLine, start: int, n: int) -> Decimal:
+    """Shopify's line tax for units start+1 .. start+n of the line, pro rata; shares of a line add up to it."""
+    if inp.order.taxes_included or not ln.quantity:
+        return ZERO
+
+    def upto(k: int) -> Decimal:
+        return (ln.tax * min(k, ln.quantity) / ln.quantity).quantize(CENT)
+    return upto(start + n) - upto(start)
+
+
+def _plan_sales(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan | list[str]:
+    """Units added in Shopify to a closed order are sold on sale tickets, one per store that has them:
+    positive item lines at the Shopify unit price (discount allocated), the line tax pro rata, and a
+    payment for the total. Returns the plan, or what can't be placed ("SKU × n"; empty: nothing to sell).
+
+    All of an order's sale tickets are planned together from one stock read. Units of an item already
+    sold on one of its sale tickets are not routed again: the stock read of the same run still counts
+    the units that ticket took, so whatever the first sale couldn't place waits for staff."""
+    o, m, s, cat = inp.order, inp.mirror, inp.settings, inp.catalog
+    adds = _additions(inp, items)
+    if not adds:
+        return []
+    sold_items = {it.id for t in m.sale_tickets for line_id, _ in t.sold
+                  if (it := items.get(line_id)) is not None}
+    routable = [a for a in adds if a.item.id not in sold_items]
+    unplaced: dict[int, int] = {a.line.id: a.qty for a in adds if a.item.id in sold_items}
+    if routable:
+        if inp.stock is None:
+            return Plan((LoadStock(tuple(sorted({a.item.id for a in routable if a.item.track_inventory}))),),
+                        state=INVOICED)
+        candidates = allowed_locations(s, cat, o.tags)
+        demands = [LineDemand(a.line.id, a.item.id, a.qty, a.item.track_inventory, a.line.location_id)
+                   for a in routable]
+        allocations = route(demands, inp.stock, candidates, s, cat, o.location_id)
+        backorder = cat.locations.get(s.backorder_location or "")
+        stations = {loc.id: loc.station_id for loc in candidates}
+        lines: dict[int, list[TicketLine]] = {}
+        tax: dict[int, Decimal] = {}
+        sold: dict[int, dict[int, int]] = {}
+        for a in routable:
+            ln = a.line
+            groups = _units_after(unit_price_groups(ln.price, ln.quantity, ln.discount), a.have, a.qty)
+            mine = [(x.location_id, x.qty) for x in allocations if x.key == ln.id]
+            pos = a.have
+            for group, loc, qty in _split_groups(groups, mine):
+                # A ticket sells from stock at once: a backorder location or a store without a station can't.
+                if loc is None or (backorder is not None and loc == backorder.id) or stations.get(loc) is None:
+                    unplaced[ln.id] = unplaced.get(ln.id, 0) + qty
+                    pos += qty
+                    continue
+                lines.setdefault(loc, []).append(
+                    TicketLine(a.item.id, qty, group.unit_price, f"Sale {ln.id} of {o.name}"))
+                tax[loc] = tax.get(loc, ZERO) + _tax_share(inp, ln, pos, qty)
+                sold.setdefault(loc, {})[ln.id] = sold.get(loc, {}).get(ln.id, 0) + qty
+                pos += qty
+        if lines:
+            gateway = o.payments[0].gateway if o.payments else ""
+            ptid = payment_type_for(gateway, inp)
+            if ptid is None:
+                return Plan(state=PENDING, reasons=(Reason(
+                    "no_payment_type", f"no Heartland payment type for Shopify gateway {gateway!r}"),))
+            if m.customer_id is None:
+                return Plan(state=PENDING, reasons=(Reason("no_customer", "the Heartland order has no customer"),))
+            tickets: list[Action] = []
+            for n, loc in enumerate(sorted(lines), start=len(m.sale_tickets) + 1):
+                station = stations[loc]
+                assert station is not None
+                total = sum((ln.unit_price * ln.qty for ln in lines[loc]), tax[loc])
+                tickets.append(CreateTicket(None, f"{inp.public_id}-S{n}", m.customer_id, station,
+                                            tuple(lines[loc]), tax[loc], total, ptid,
+                                            sold=tuple(sorted(sold[loc].items())), location_id=loc))
+            return Plan(tuple(tickets), state=INVOICED)
+    names = {ln.id: ln.sku or ln.title for ln in o.lines}
+    return [f"{names[k]} × {v}" for k, v in sorted(unplaced.items()) if v]
 
 
 def _absorbed(inp: PlanInput, ret: Returns) -> dict[int, Decimal]:
@@ -666,7 +791,7 @@ def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money:
     parent = next((i.id for i in m.invoices if i.completed), None)
     # Numbered by tickets already made, not by the refund's position: a refund delivered late (older
     # than one already ticketed) gets the next number instead of reusing one.
-    n = len(m.tickets) + 1
+    n = len(m.return_tickets) + 1
     return CreateTicket(refund.id, f"{inp.public_id}-R{n}", m.customer_id, loc.station_id, tuple(lines), tax,
                         payment, ptid, parent, restock=bool(goods.lines) or not units)
 

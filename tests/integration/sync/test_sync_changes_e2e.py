@@ -33,7 +33,8 @@ class Case:
     refunds: list[dict[str, Any]]
     restocked: int            # units a ticket puts back at ONLINE
     sync_state: str
-    tickets: int
+    tickets: int              # return tickets (-R<n>)
+    sold: int = 0             # units sold on a sale ticket (-S1): added in Shopify after Heartland closed
 
 
 def build(state: str, change: str, order_id: int) -> Case:
@@ -80,11 +81,11 @@ def build(state: str, change: str, order_id: int) -> Case:
     sync = {"open": "open", "pending": "pending", "partial": "waiting_stock", "closed": "invoiced"}[state]
     if change == "cancel":
         sync = "cancelled"
-    elif state == "closed" and change in ("line_added", "qty_up", "exchange"):
-        sync = "pending"          # items can't be added to a closed order: staff sell them
     elif state == "pending" and change in ("line_removed",):
         sync = "pending"
-    return Case(state, change, spec, final, refunds, restocked, sync, tickets)
+    # Items can't be added to a closed order: the added units are sold on a sale ticket from a store.
+    sold = 1 if state == "closed" and change in ("line_added", "qty_up", "exchange") else 0
+    return Case(state, change, spec, final, refunds, restocked, sync, tickets, sold)
 
 
 async def run_matrix(stack: Stack, cases: list[Case]) -> None:
@@ -107,22 +108,35 @@ async def check(stack: Stack, cases: list[Case], before: dict) -> None:
     stock = await stack.stock()
     orders = {o["public_id"]: o for o in state["orders"]}
     goods = {r["item_id"] for r in state["inventory"] if r["item"] in (A, B, C, NONE)}
+    stores = {r["location_id"] for (sku, loc), r in stock.items() if loc in ("S01", "S02", "S03")}
+    sold_at: dict[tuple[int, int], int] = {}
     for c in cases:
         label = f"{c.state}/{c.change}"
         row = rows[c.spec.order_id]
         o = orders[c.spec.name]
         tickets = [t for t in state["tickets"] if t["public_id"].startswith(f"{c.spec.name}-R")]
+        sales = [t for t in state["tickets"] if t["public_id"].startswith(f"{c.spec.name}-S")]
         assert row["sync_state"] == c.sync_state, (label, row["sync_state"], row["pending_reasons"])
         assert len(tickets) == c.tickets, (label, tickets)
-        assert all(t["total"] == sum(p["amount"] for p in t["payments"]) for t in tickets), label
+        assert all(t["total"] == sum(p["amount"] for p in t["payments"]) for t in tickets + sales), label
+        assert [t["public_id"] for t in sales] == ([f"{c.spec.name}-S1"] if c.sold else []), (label, sales)
+        for t in sales:
+            assert t["type"] == "Ticket" and t["source_location_id"] in stores, (label, t)
+            assert all(ln["qty"] > 0 and ln["description"].startswith("Sale ") for ln in t["lines"]
+                       if ln["type"] == "ItemLine"), (label, t)
+            assert sum(ln["qty"] for ln in t["lines"] if ln["type"] == "ItemLine") == c.sold, (label, t)
+            for ln in t["lines"]:
+                if ln["type"] == "ItemLine":
+                    sold_at[(ln["item_id"], t["source_location_id"])] = (
+                        sold_at.get((ln["item_id"], t["source_location_id"]), 0) + ln["qty"])
         received = D(c.final["total_price"]) if c.spec.paid else D("0")
         refunded = sum((D(t["amount"]) for r in c.refunds for t in r["transactions"]), D("0"))
-        held = o["payments_total"] + sum((t["total"] for t in tickets), D("0"))
+        held = o["payments_total"] + sum((t["total"] for t in tickets + sales), D("0"))
         if c.sync_state != "pending" or c.state == "pending":
             assert held == received - refunded, (label, held, received, refunded)
         if o["status"] in ("open", "pending") and c.sync_state != "pending":
             assert o["total"] == o["payments_total"], label
-        if c.sync_state in ("open", "waiting_stock", "invoiced") and not tickets:
+        if c.sync_state in ("open", "waiting_stock", "invoiced") and not tickets and not sales:
             assert o["total"] == D(c.final["current_total_price"]), (label, o["total"], c.final["current_total_price"])
         if c.change == "cancel" and c.state in ("open", "pending"):
             assert o["status"] == "canceled", label
@@ -140,6 +154,18 @@ async def check(stack: Stack, cases: list[Case], before: dict) -> None:
     restocked = sum(c.restocked for c in cases)
     online = sum(r["qty_on_hand"] for (sku, loc), r in stock.items() if loc == "ONLINE" and sku in (A, B))
     assert online - before.get("online", 0) == restocked
+    # Stock at the stores: 50 each, less what invoices shipped and sale tickets sold there.
+    invoiced_at: dict[tuple[int, int], int] = {}
+    for o in state["orders"]:
+        for ln in o["lines"]:
+            if ln["ship_from_location_id"] is not None:
+                key = (ln["item_id"], ln["ship_from_location_id"])
+                invoiced_at[key] = invoiced_at.get(key, 0) + ln["qty_invoiced"]
+    for (sku, loc), r in stock.items():
+        if sku in (A, B, C) and r["location_id"] in stores:
+            key = (r["item_id"], r["location_id"])
+            assert r["qty_on_hand"] == 50 - invoiced_at.get(key, 0) - sold_at.get(key, 0), (sku, loc, r)
+    assert sum(sold_at.values()) == sum(c.sold for c in cases)
     # Nothing invoiced twice, nothing committed by cancelled or closed orders.
     for (sku, loc), r in stock.items():
         if sku in (A, B, C):
@@ -236,3 +262,39 @@ async def test_a_long_sequence_with_duplicated_and_out_of_order_deliveries_ends_
     assert paid + sum(t[0] for t in tickets) == 0     # everything refunded: Heartland holds nothing
     docs = await stack.pool.fetch("SELECT public_id FROM heartland_documents WHERE kind = 'ticket'")
     assert sorted(d["public_id"] for d in docs) == ["#6001-R1", "#6001-R2", "#6002-R1", "#6002-R2"]
+
+
+async def test_return_tickets_land_at_the_restock_location_and_stock_comes_back_there(make):
+    stack = await make(shop_settings={"restock_location": "S02"})
+    await stock_everything(stack)
+    await stack.start_daemon()
+    spec = OrderSpec(5500, 5500, [LineSpec(A, 2, D("20.00")), LineSpec(B, 2, D("30.00"))],
+                     shipping=D("7.50"), tax_rate=D("0.10"), addresses="both")
+    await stack.send([webhook("orders/create", SHOP, order_payload(spec))])
+    await stack.wait_settled(1)
+    before = await stack.stock()
+    r = refund_payload(spec, 55001, {A: (1, "return"), B: (2, "return")})
+    final = order_payload(spec, refunds=[r], quantities={A: 1, B: 0}, updated_at=None)
+    final["updated_at"] = "2026-11-28T10:00:00+00:00"
+    await stack.send([webhook("refunds/create", SHOP, r), webhook("orders/updated", SHOP, final),
+                      webhook("refunds/create", SHOP, r)])
+    import asyncio
+    await asyncio.sleep(1.0)
+    (row,) = await stack.wait_settled(1, timeout=60)
+    assert row["sync_state"] == "invoiced", (row["sync_state"], row["pending_reasons"])
+    state = await stack.state()
+    after = await stack.stock()
+    o = next(o for o in state["orders"] if o["public_id"] == spec.name)
+    assert o["status"] == "closed"
+    (t,) = [t for t in state["tickets"] if t["public_id"].startswith(spec.name + "-")]
+    s02 = before[(A, "S02")]["location_id"]
+    assert t["public_id"] == f"{spec.name}-R1" and t["type"] == "Return"
+    assert t["source_location_id"] == s02 and t["station_id"] == s02   # station id = location id in the fixture
+    assert t["total"] == sum(p["amount"] for p in t["payments"]) == -D(r["transactions"][0]["amount"])
+    # The returned units are back on hand at S02, and nowhere else.
+    for (sku, loc), rw in after.items():
+        if sku in (A, B):
+            back = {A: 1, B: 2}[sku] if loc == "S02" else 0
+            assert rw["qty_on_hand"] == before[(sku, loc)]["qty_on_hand"] + back, (sku, loc)
+    held = o["payments_total"] + t["total"]
+    assert held == D(final["total_price"]) - D(r["transactions"][0]["amount"])

@@ -99,7 +99,11 @@ class Heartland:
             if a.restock:
                 for ln in a.lines:
                     if ln.item_id != ITEMS["REFUND"].id:
-                        self.on_hand[(ln.item_id, STATION_LOC[a.station_id])] -= ln.qty
+                        unit = (ln.item_id, STATION_LOC[a.station_id])
+                        self.on_hand[unit] -= ln.qty
+                        if ln.qty > 0:   # a sale takes stock at once; Heartland refuses to oversell
+                            assert self.available.get(unit, 0) >= ln.qty, ("oversold", a)
+                            self.available[unit] = self.available.get(unit, 0) - ln.qty
 
 
 def parse(payload: dict[str, Any], *late_refunds: dict[str, Any]) -> ShopifyOrder:
@@ -207,16 +211,155 @@ def test_a_refund_delivered_before_its_order_update_ends_like_the_clean_delivery
     assert [t.refund_id for t in late.tickets] == [9001]
 
 
-def test_closed_order_exchange_tickets_the_return_and_waits_for_staff_on_the_added_item():
-    hl = Heartland({(501, EAST): 9, (502, EAST): 9, (503, EAST): 9})
+BIGGER = replace(SPEC, lines=SPEC.lines + [LineSpec("CAP", 1, D("15.00"))])
+
+
+def closed(available: dict[tuple[int, int], int]) -> Heartland:
+    hl = Heartland({(501, EAST): 9, (502, EAST): 9, **available})
     hl.deliver(parse(order_payload(SPEC)))
     assert hl.mirror.status == "closed"
-    bigger = replace(SPEC, lines=SPEC.lines + [LineSpec("CAP", 1, D("15.00"))])
-    r = refund_payload(bigger, 9001, {"TEE": (1, "return")})
-    p = hl.deliver(parse(order_payload(bigger, refunds=[r], quantities={"TEE": 1})))
-    assert len(hl.tickets) == 1 and hl.tickets[0].payment == D("-22.00")
+    return hl
+
+
+def test_closed_order_exchange_tickets_the_return_and_sells_the_added_item_on_a_sale_ticket():
+    hl = closed({(503, EAST): 0, (503, WEST): 4})
+    r = refund_payload(BIGGER, 9001, {"TEE": (1, "return")})
+    o = parse(order_payload(BIGGER, refunds=[r], quantities={"TEE": 1}))
+    p = hl.deliver(o)
+    assert p.state == "invoiced" and not p.reasons
+    ret, sale = hl.tickets
+    assert (ret.public_id, ret.refund_id, ret.payment) == ("#3001-R1", 9001, D("-22.00"))
+    assert sale.public_id == "#3001-S1" and sale.refund_id is None and sale.station_id == 120
+    assert [(ln.item_id, ln.qty, ln.unit_price, ln.description) for ln in sale.lines] == [
+        (503, 1, D("15.00"), f"Sale {BIGGER.order_id * 100 + 3} of #3001")]
+    assert sale.tax == D("1.50") and sale.payment == D("16.50") and sale.payment_type_id == 7
+    assert sale.sold == ((BIGGER.order_id * 100 + 3, 1),) and sale.location_id == WEST
+    # Both balance (checked by the fake), stock left the selling store, and the money is Shopify's net.
+    assert hl.on_hand[(503, WEST)] == -1 and hl.available[(503, WEST)] == 3 and hl.on_hand[(502, ONLINE)] == 1
+    assert net_money(hl) == shopify_net(o) == D("76.50")
+    # Converged: re-planning, and the refund delivered again or late, make nothing new.
+    n_log = len(hl.log)
+    assert hl.deliver(o).converged and hl.deliver(parse(order_payload(BIGGER, refunds=[r], quantities={"TEE": 1}), r))
+    assert len(hl.log) == n_log
+    again = Heartland(dict(hl.available), mirror=Mirror.from_json(hl.mirror.to_json()))
+    assert again.deliver(o).state == "invoiced" and not again.log
+
+
+def test_an_exchange_delivered_out_of_order_ends_like_the_clean_delivery():
+    r = refund_payload(BIGGER, 9001, {"TEE": (1, "return")})
+    final = order_payload(BIGGER, refunds=[r], quantities={"TEE": 1})
+    clean = closed({(503, EAST): 4})
+    clean.deliver(parse(final))
+    noisy = closed({(503, EAST): 4})
+    noisy.deliver(parse(order_payload(BIGGER)))               # the addition first, no refund yet
+    noisy.deliver(parse(order_payload(SPEC), r))              # then the refund with a stale snapshot
+    noisy.deliver(parse(final, r))
+    noisy.deliver(parse(final))
+    assert summary(noisy.mirror)[:5] == summary(clean.mirror)[:5]
+    assert sorted(summary(noisy.mirror)[5]) == sorted(summary(clean.mirror)[5])
+    assert sorted(t.public_id for t in noisy.tickets) == ["#3001-R1", "#3001-S1"]
+    assert net_money(noisy) == net_money(clean) == shopify_net(parse(final))
+
+
+def test_added_units_are_split_over_the_stores_that_have_them_one_sale_ticket_each():
+    three = replace(SPEC, lines=SPEC.lines + [LineSpec("CAP", 3, D("15.00"), discount=D("1.00"))])
+    hl = closed({(503, EAST): 2, (503, WEST): 1})
+    o = parse(order_payload(three))
+    assert hl.deliver(o).state == "invoiced"
+    s1, s2 = hl.tickets
+    assert (s1.public_id, s1.station_id, s2.public_id, s2.station_id) == ("#3001-S1", 110, "#3001-S2", 120)
+    # 3 × 15.00 less 1.00 = 2 × 14.67 + 1 × 14.66; tax 4.40 pro rata, summing to Shopify's.
+    assert [(ln.qty, ln.unit_price) for t in (s1, s2) for ln in t.lines] == [(2, D("14.67")), (1, D("14.66"))]
+    assert s1.tax + s2.tax == D("4.40")
+    assert hl.available[(503, EAST)] == 0 and hl.available[(503, WEST)] == 0
+    assert net_money(hl) == shopify_net(o)
+
+
+def test_added_units_with_no_stock_anywhere_wait_for_staff():
+    hl = closed({})
+    o = parse(order_payload(BIGGER))
+    p = hl.deliver(o)
     assert p.state == "pending" and [x.code for x in p.reasons] == ["addition_to_closed_order"]
-    assert "CAP × 1" in p.reasons[0].message
+    assert "CAP × 1" in p.reasons[0].message and not hl.tickets
+    # Stock arrives: the next delivery sells them.
+    hl.available[(503, EAST)] = 1
+    assert hl.deliver(o).state == "invoiced" and [t.public_id for t in hl.tickets] == ["#3001-S1"]
+
+
+def test_what_the_stores_cannot_place_waits_for_staff_after_the_rest_is_sold():
+    three = replace(SPEC, lines=SPEC.lines + [LineSpec("CAP", 3, D("15.00"))])
+    hl = closed({(503, EAST): 2})
+    o = parse(order_payload(three))
+    p = hl.deliver(o)      # the same stock read is used after the sale: the sold units aren't routed twice
+    assert p.state == "pending" and "CAP × 1" in p.reasons[0].message
+    (s1,) = hl.tickets
+    assert [(ln.qty, ln.unit_price) for ln in s1.lines] == [(2, D("15.00"))] and s1.tax == D("3.00")
+    assert hl.deliver(o).state == "pending" and len(hl.tickets) == 1
+
+
+def test_a_refund_of_a_unit_sold_on_a_sale_ticket_returns_it():
+    hl = closed({(503, EAST): 4})
+    hl.deliver(parse(order_payload(BIGGER)))
+    r = refund_payload(BIGGER, 9002, {"CAP": (1, "return")})
+    o = parse(order_payload(BIGGER, refunds=[r], quantities={"CAP": 0}))
+    assert hl.deliver(o).state == "invoiced"
+    sale, ret = hl.tickets
+    assert sale.public_id == "#3001-S1" and hl.on_hand[(503, EAST)] == -1
+    assert ret.public_id == "#3001-R1" and [(ln.item_id, ln.qty) for ln in ret.lines] == [(503, -1)]
+    assert ret.payment == D("-16.50") and hl.on_hand[(503, ONLINE)] == 1
+    assert net_money(hl) == shopify_net(o)
+
+
+def test_mirror_json_keeps_what_a_sale_ticket_sold():
+    hl = closed({(503, EAST): 4})
+    hl.deliver(parse(order_payload(BIGGER)))
+    m = Mirror.from_json(hl.mirror.to_json())
+    assert m == hl.mirror and m.sale_tickets[0].sold == ((BIGGER.order_id * 100 + 3, 1),)
+    assert m.sold_for(BIGGER.order_id * 100 + 3) == 1
+
+
+async def test_read_mirror_rebuilds_sale_tickets_from_their_line_descriptions():
+    from mortard.sync.execute import read_mirror, ticket_fields
+    hl = closed({(503, EAST): 4})
+    r = refund_payload(BIGGER, 9001, {"TEE": (1, "return")})
+    o = parse(order_payload(BIGGER, refunds=[r], quantities={"TEE": 1}))
+    hl.deliver(o)
+
+    class Client:
+        dialect = DIALECT
+
+        async def find_orders(self, public_id):
+            m = hl.mirror
+            return [{"id": m.order_id, "status": m.status, "customer_id": m.customer_id,
+                     "shipping_charge": m.shipping_charge}]
+
+        async def list_order_lines(self, order_id):
+            return [{"id": h.id, "item_id": h.item_id, "qty": h.qty, "qty_invoiced": h.qty_invoiced,
+                     "adjusted_unit_price": h.unit_price, "custom": {"shopify_line_id": str(h.shopify_line_id)},
+                     "ship_from_location_id": h.location_id} for h in hl.mirror.lines]
+
+        async def list_order_taxes(self, order_id):
+            return [{"value": hl.mirror.tax_total}]
+
+        async def list_order_payments(self, order_id):
+            return [{"id": p.id, "amount": p.amount, "payment_type_id": p.payment_type_id}
+                    for p in hl.mirror.payments]
+
+        async def list_invoices(self, order_id):
+            return []
+
+        async def find_tickets(self, public_id):
+            for ht, t in zip(hl.mirror.tickets, hl.tickets):
+                if ht.public_id == public_id:
+                    f = ticket_fields(t, DIALECT)
+                    return [{"id": ht.id, "public_id": public_id, "total": ht.total, "lines": f["item_lines"]}]
+            return []
+
+    m = await read_mirror(Client(), "#3001", hl.mirror, o)
+    assert [(t.public_id, t.refund_id, t.total, t.sold) for t in m.tickets] == [
+        (t.public_id, t.refund_id, t.total, t.sold) for t in hl.mirror.tickets]
+    again = Heartland(dict(hl.available), mirror=replace(m, invoices=hl.mirror.invoices))
+    assert again.deliver(o).converged and not again.log
 
 
 def test_a_closed_order_cancelled_with_its_refund_gets_one_full_return_ticket():
