@@ -11,12 +11,14 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import asyncpg
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from mortard.embedded import EmbeddedBroker, EmbeddedPostgres
 from mortard.store.db import create_pool, migrate
+from stack import start_sandbox
 
 # Property tests: no deadlines (CI machines vary), derandomized in CI so a run is reproducible.
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
@@ -118,3 +120,17 @@ def tansu_bootstrap() -> Iterator[str]:
 @pytest.fixture
 def topic_name() -> str:
     return f"orders-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+async def sandbox_url() -> AsyncIterator[str]:
+    """A Heartland sandbox on a real loopback port, shared by the session (tests reset it)."""
+    runner, url = await start_sandbox()
+    yield url
+    await runner.cleanup()

@@ -14,11 +14,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -89,7 +87,6 @@ class DemoStack:
     daemon: Daemon | None = None
     pool: asyncpg.Pool | None = None
     http: aiohttp.ClientSession | None = None
-    _pg_tmp: Path | None = None
 
     @property
     def postgres_url(self) -> str:
@@ -139,11 +136,8 @@ class DemoStack:
             self.broker = None
         if self.pg is not None:
             with contextlib.suppress(Exception):
-                self.pg.stop(remove=False)
+                self.pg.stop()   # keeps DIR/pg (not made by it); removes a /tmp stand-in if it used one
             self.pg = None
-        if self._pg_tmp is not None:
-            shutil.rmtree(self._pg_tmp, ignore_errors=True)
-            self._pg_tmp = None
 
 
 @dataclass
@@ -171,23 +165,8 @@ def prepare_dir(data_dir: Path) -> None:
     marker.write_text("data of `mortard demo`; removed and recreated on every run\n")
 
 
-def _postgres_can_traverse(path: Path) -> bool:
-    """As root, Debian's Postgres runs as `postgres`: every ancestor needs o+x (see infra.md §3)."""
-    if os.geteuid() != 0:
-        return True
-    for parent in [path.resolve(), *path.resolve().parents]:
-        if parent.exists() and not parent.stat().st_mode & 0o001:
-            return False
-    return True
-
-
 def _start_postgres(stack: DemoStack) -> None:
-    base = stack.data_dir / "pg"
-    if not _postgres_can_traverse(stack.data_dir):
-        stack._pg_tmp = Path(tempfile.mkdtemp(prefix="mortard-demo-pg-", dir="/tmp"))
-        stack._pg_tmp.chmod(0o711)
-        base = stack._pg_tmp / "pg"
-    stack.pg = EmbeddedPostgres(base_dir=base).start()
+    stack.pg = EmbeddedPostgres(base_dir=stack.data_dir / "pg").start()
 
 
 async def start_sandbox(stack: DemoStack) -> None:

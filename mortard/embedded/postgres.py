@@ -20,6 +20,13 @@ def system_pg_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def _postgres_can_traverse(path: Path) -> bool:
+    """As root, Debian's Postgres runs as `postgres`: every ancestor needs o+x (infra.md §3)."""
+    if os.geteuid() != 0:
+        return True
+    return all(not p.exists() or p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+
 def _as_postgres(cmd: list[str]) -> list[str]:
     # initdb refuses to run as root, so root runs it as the `postgres` system user.
     if os.geteuid() == 0:
@@ -37,6 +44,8 @@ class EmbeddedPostgres:
     _embedded: Any = field(default=None, repr=False)
     _url: str | None = None
     _own_dir: bool = False
+    # A /tmp stand-in for a base_dir `postgres` can't reach: made here, so removed by stop().
+    _detour: Path | None = None
 
     @property
     def url(self) -> str:
@@ -60,6 +69,10 @@ class EmbeddedPostgres:
             self._own_dir = True
         # Absolute: pg_ctl runs as another user, from another working directory.
         self.base_dir = Path(self.base_dir).resolve()
+        if not _postgres_can_traverse(self.base_dir):
+            self._detour = Path(tempfile.mkdtemp(prefix="mortard-pg-", dir="/tmp"))
+            self._detour.chmod(0o711)
+            self.base_dir = self._detour / "pg"
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             pg = pwd.getpwnam("postgres")
@@ -112,6 +125,9 @@ class EmbeddedPostgres:
         self._url = None
         if remove and self._own_dir and self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+        if remove and self._detour is not None:
+            shutil.rmtree(self._detour, ignore_errors=True)
+            self._detour = None
 
     def restart(self) -> None:
         """Immediate stop (like a crash) and start again with the same data."""

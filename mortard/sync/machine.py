@@ -181,7 +181,7 @@ class OrderMachine:
                     stock = await self._load_stock(rt, key, action.item_ids)
                     continue
                 if isinstance(action, FindCustomer):
-                    mirror = await self._find_customer(rt, row, mirror, action)
+                    mirror = await self._find_customer(rt, row, order, mirror, action)
                     continue
                 # Hold the routed units before the first await, so no other order routes to them.
                 for unit, qty in _routed_units(p.actions, mirror).items():
@@ -242,7 +242,8 @@ class OrderMachine:
         finally:
             self._ledger.end_read(seq)
 
-    async def _find_customer(self, rt: ShopRuntime, row: Any, mirror: Mirror, action: FindCustomer) -> Mirror:
+    async def _find_customer(self, rt: ShopRuntime, row: Any, order: ShopifyOrder, mirror: Mirror,
+                             action: FindCustomer) -> Mirror:
         found: list[dict[str, Any]] = []
         for rule in rt.settings.customer_match:
             value = action.email if rule == "email" else action.phone
@@ -254,7 +255,9 @@ class OrderMachine:
         mirror = replace(mirror, customer_searched=True, customer_id=customer_id)
         if customer_id is not None:
             addresses = await rt.client.list_customer_addresses(customer_id)
-            mirror = _reuse_addresses(mirror, addresses, row, rt)
+            # An existing customer's identical address is reused rather than added again.
+            mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, addresses),
+                             shipping_address_id=matching_address(order.shipping_address, addresses))
         await self._store.save_mirror(row.shop, row.order_id, mirror.to_json())
         return mirror
 
@@ -302,16 +305,6 @@ def _fingerprint(action: Any) -> str:
     import hashlib
     import json
     return hashlib.sha256(json.dumps(action.describe(), sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _reuse_addresses(mirror: Mirror, addresses: list[dict[str, Any]], row: Any, rt: ShopRuntime) -> Mirror:
-    """An existing customer's identical address is reused rather than added again."""
-    try:
-        order = ShopifyOrder.parse(row.snapshot, row.refunds, row.transactions)
-    except InvalidOrder:
-        return mirror
-    return replace(mirror, billing_address_id=matching_address(order.billing_address, addresses),
-                   shipping_address_id=matching_address(order.shipping_address, addresses))
 
 
 class Scheduler:

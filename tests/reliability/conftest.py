@@ -2,20 +2,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from stack import start_sandbox
 
 
-@pytest.fixture(scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
 @pytest.fixture
-async def sandbox_url(http) -> AsyncIterator[str]:
+async def sandbox_url() -> AsyncIterator[str]:
+    """A sandbox of this test's own: these tests leave faults and state behind."""
     runner, url = await start_sandbox()
     yield url
     await runner.cleanup()

@@ -2,68 +2,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import uuid
 from collections import Counter
-from decimal import Decimal
 
 import pytest
 
 from daemon_proc import DaemonProcess, write_config
 from kafka_helpers import committed_offsets, create_topic, produce
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
-from stack import SHOP, Stack, stack_config
+from reliability_helpers import check_heartland, sandbox_state, settle, valid_orders
+from stack import Stack, stack_config
 
-SETTLED = ("invoiced", "waiting_stock", "open", "pending", "dead", "cancelled", "ignored")
-
-
-def orders(n: int, start: int = 3000) -> list:
-    skus = [f"SKU-{i:04d}" for i in (2, 5, 9, 14, 22)]
-    rng = random.Random(start)
-    out = []
-    for i in range(n):
-        lines = [LineSpec(sku, rng.randint(1, 2), Decimal(rng.choice(["12.00", "24.50", "49.99"])))
-                 for sku in rng.sample(skus, rng.randint(1, 3))]
-        out.append(webhook("orders/create", SHOP, order_payload(OrderSpec(start + i, start + i, lines,
-                                                                          shipping=Decimal("5.00")))))
-    return out
-
-
-async def settle(pool, n: int, timeout: float) -> list:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    rows = []
-    while loop.time() < deadline:
-        rows = await pool.fetch("SELECT order_id, sync_state FROM orders WHERE sync_state = ANY($1::text[]) "
-                                "AND due_seq = done_seq AND lease_owner IS NULL", list(SETTLED))
-        if len(rows) >= n:
-            return rows
-        await asyncio.sleep(0.2)
-    summary = await pool.fetch("SELECT sync_state, count(*) AS n, count(lease_owner) AS leased, "
-                               "sum((due_seq > done_seq)::int) AS due, max(last_error) AS err "
-                               "FROM orders GROUP BY sync_state")
-    raise AssertionError(f"{len(rows)} of {n} settled: {[dict(r) for r in summary]}")
-
-
-def check_heartland(state: dict, n: int) -> dict[str, int]:
-    """No duplicate order per public_id, no line invoiced twice, no stock below zero."""
-    names = Counter(o["public_id"] for o in state["orders"])
-    dup_orders = sum(c - 1 for c in names.values() if c > 1)
-    over_invoiced = sum(1 for o in state["orders"] for ln in o["lines"] if ln["qty_invoiced"] > ln["qty"])
-    negative = sum(1 for r in state["inventory"] if r["qty_on_hand"] < 0)
-    per_order_location = Counter((i["order_id"], i["source_location_id"]) for i in state["invoices"]
-                                 if i["status"] == "complete")
-    dup_invoices = sum(c - 1 for c in per_order_location.values() if c > 1)
-    return {"orders": len(names), "duplicate_orders": dup_orders, "duplicate_invoices": dup_invoices,
-            "over_invoiced_lines": over_invoiced, "negative_stock_rows": negative,
-            "lost": n - len(names)}
-
-
-async def sandbox_state(http, url: str) -> dict:
-    async with http.get(f"{url}/_sandbox/state", params={"account": "acme"}) as r:
-        data = json.loads(await r.text(), parse_float=Decimal)
-    return data["accounts"]["acme"]
+def names(*batches: list) -> set[str]:
+    """The Heartland order numbers (public ids) the given webhooks must end up as."""
+    return {f"#{h.order_id}" for hooks in batches for h in hooks}
 
 
 @pytest.fixture
@@ -84,7 +36,8 @@ async def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     rng = random.Random(9)
     kills = 0
     try:
-        await produce(kafka_bootstrap, topic, orders(n))
+        hooks = valid_orders(n, start=3000)
+        await produce(kafka_bootstrap, topic, hooks)
         for _ in range(4):
             await asyncio.sleep(rng.uniform(0.8, 2.0))
             daemon.kill9()
@@ -93,7 +46,7 @@ async def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         rows = await settle(pool, n, timeout=120)
     finally:
         daemon.stop()
-    found = check_heartland(await sandbox_state(http, sandbox_url), n)
+    found = check_heartland(await sandbox_state(http, sandbox_url), names(hooks))
     journal = await pool.fetchval("SELECT count(*) FROM journal WHERE status IN ('ambiguous', 'resolved')")
     print(f"\n[kill -9] {n} orders sent, {kills} kills, {len(rows)} converged "
           f"({dict(Counter(r['sync_state'] for r in rows))}), journal rows resolved after crashes: {journal}; {found}")
@@ -109,7 +62,7 @@ async def test_sigterm_drains_and_commits_offsets_then_exits_zero(
                        sandbox_url=sandbox_url, daemon={"drain_timeout_s": 10})
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
     try:
-        await produce(kafka_bootstrap, topic, orders(n, start=4000))
+        await produce(kafka_bootstrap, topic, valid_orders(n, start=4000))
         await settle(pool, n // 2, timeout=60)
         code, seconds = daemon.terminate(timeout=30)
     finally:
@@ -135,15 +88,16 @@ async def test_two_daemons_one_killed_the_other_takes_over(
     b = DaemonProcess(cfg_b, tmp_path / "b.log").start()
     try:
         await asyncio.sleep(3)
-        await produce(tansu_bootstrap, topic, orders(n, start=5000))
+        first, second = valid_orders(n, start=5000), valid_orders(20, start=5100)
+        await produce(tansu_bootstrap, topic, first)
         await asyncio.sleep(1.0)
         a.kill9()
-        await produce(tansu_bootstrap, topic, orders(20, start=5100))
+        await produce(tansu_bootstrap, topic, second)
         rows = await settle(pool, n + 20, timeout=90)
     finally:
         a.stop()
         b.stop()
-    found = check_heartland(await sandbox_state(http, sandbox_url), n + 20)
+    found = check_heartland(await sandbox_state(http, sandbox_url), names(first, second))
     print(f"\n[two daemons] {n + 20} orders, one daemon killed: {len(rows)} converged; {found}")
     assert found["lost"] == 0 and found["duplicate_orders"] == 0 and found["duplicate_invoices"] == 0
     assert await pool.fetchval("SELECT count(*) FROM events") == n + 20
@@ -160,7 +114,8 @@ async def test_sandbox_faults_during_a_batch_then_every_order_converges(
     stack = Stack(cfg, sandbox_url, http, pool)
     await stack.start_daemon()
     try:
-        await stack.send(orders(n, start=6000))
+        hooks = valid_orders(n, start=6000)
+        await stack.send(hooks)
         await asyncio.sleep(6)
         await http.put(f"{sandbox_url}/_sandbox/faults", json={"global": {"error_rate": 0, "drop_rate": 0,
                                                                           "timeout_rate": 0, "rate_limit_rps": None}})
@@ -171,7 +126,7 @@ async def test_sandbox_faults_during_a_batch_then_every_order_converges(
         await stack.stop_daemon()
     async with http.get(f"{sandbox_url}/_sandbox/requests") as r:
         counts = await r.json()
-    found = check_heartland(await sandbox_state(http, sandbox_url), n)
+    found = check_heartland(await sandbox_state(http, sandbox_url), names(hooks))
     print(f"\n[faults] {n} orders, injected {counts['acme']['faults_injected']}: "
           f"{dict(Counter(r['sync_state'] for r in rows))}; {found}")
     assert sum(counts["acme"]["faults_injected"].values()) > 0
@@ -191,7 +146,8 @@ async def test_kill_9_between_the_inbox_write_and_the_offset_commit_loses_and_du
     cfg.write_text(text)
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log").start()
     try:
-        await produce(kafka_bootstrap, topic, orders(n, start=7000))
+        hooks = valid_orders(n, start=7000)
+        await produce(kafka_bootstrap, topic, hooks)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while loop.time() < deadline and await pool.fetchval("SELECT count(*) FROM events") < n:
@@ -205,7 +161,7 @@ async def test_kill_9_between_the_inbox_write_and_the_offset_commit_loses_and_du
     finally:
         daemon.stop()
     after = await committed_offsets(kafka_bootstrap, f"g-{topic}", topic, 4)
-    found = check_heartland(await sandbox_state(http, sandbox_url), n)
+    found = check_heartland(await sandbox_state(http, sandbox_url), names(hooks))
     print(f"\n[kill between write and commit] {n} events stored, 0 committed at the kill; after the restart: "
           f"{await pool.fetchval('SELECT count(*) FROM events')} events (duplicates dropped), "
           f"{len(rows)} orders converged, committed {sum(after.values())}; {found}")

@@ -38,12 +38,6 @@ class Target:
             pytest.skip("needs the sandbox's control endpoints")
 
 
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
 @pytest.fixture(params=["sandbox", "real"])
 async def target(request) -> AsyncIterator[Target]:
     if request.param == "real":

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+import kafka_helpers
 from mortard.config import Secret, ShopConfig
 from mortard.embedded.kafka import free_port
 from mortard.ingest import KafkaSink, RecordSink, create_ingest_app, sign
@@ -65,12 +65,7 @@ def new_topic_name() -> str:
 
 
 async def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
+    await kafka_helpers.create_topic(bootstrap, topic, partitions)
 
 
 async def read_topic(bootstrap: str, topic: str, *, timeout: float = 15.0) -> list[ConsumerRecord]:

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,28 +18,15 @@ import pytest
 import mortard.cli
 from kafka_helpers import create_topic
 from mortard.config import Config, config_from_dict
-from stack import SHOP, SHOP2, TOKENS, start_sandbox
-
-
-@pytest.fixture(scope="session")
-async def op_http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture(scope="session")
-async def op_sandbox() -> AsyncIterator[str]:
-    runner, url = await start_sandbox()
-    yield url
-    await runner.cleanup()
+from stack import SHOP, SHOP2, TOKENS
 
 
 @pytest.fixture
-async def sandbox(op_sandbox: str, op_http: aiohttp.ClientSession) -> str:
+async def sandbox(sandbox_url: str, http: aiohttp.ClientSession) -> str:
     """The session's sandbox, reset to its fixture for this test."""
-    async with op_http.post(f"{op_sandbox}/_sandbox/reset") as r:
+    async with http.post(f"{sandbox_url}/_sandbox/reset") as r:
         r.raise_for_status()
-    return op_sandbox
+    return sandbox_url
 
 
 def _toml_value(v: Any) -> str:

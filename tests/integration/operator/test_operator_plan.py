@@ -57,11 +57,11 @@ def client_for(ops) -> HeartlandClient:
 
 
 async def test_plan_of_a_new_order_reads_heartland_writes_nothing_and_names_the_first_call(
-        make_ops, pool, sandbox, op_http):
+        make_ops, pool, sandbox, http):
     ops = await make_ops(sandbox)
     await insert_order(pool)
-    await set_stock(op_http, sandbox, **{"SKU-0002": {"S02": 5}, "SKU-0003": {"S02": 3}})
-    db_before, (hl_before, writes_before) = await db_dump(pool), await sandbox_state(op_http, sandbox)
+    await set_stock(http, sandbox, **{"SKU-0002": {"S02": 5}, "SKU-0003": {"S02": 3}})
+    db_before, (hl_before, writes_before) = await db_dump(pool), await sandbox_state(http, sandbox)
 
     code, out, err = await ops.run("orders", "plan", SHOP, "#1001")
     assert code == 0, err
@@ -74,7 +74,7 @@ async def test_plan_of_a_new_order_reads_heartland_writes_nothing_and_names_the_
     assert [a["action"] for a in doc["actions"]] == ["create_customer"]
 
     assert await db_dump(pool) == db_before
-    hl_after, writes_after = await sandbox_state(op_http, sandbox)
+    hl_after, writes_after = await sandbox_state(http, sandbox)
     assert hl_after == hl_before and writes_after == writes_before
 
     # The daemon's machine, run for real, sends exactly what the dry run said it would send first.
@@ -98,10 +98,10 @@ async def test_plan_of_a_new_order_reads_heartland_writes_nothing_and_names_the_
     assert "order " in out and "'#1001' is closed" in out
 
 
-async def test_plan_of_an_order_waiting_for_lines_shows_them_as_a_diff(make_ops, pool, sandbox, op_http):
+async def test_plan_of_an_order_waiting_for_lines_shows_them_as_a_diff(make_ops, pool, sandbox, http):
     ops = await make_ops(sandbox)
     payload = await insert_order(pool)
-    await set_stock(op_http, sandbox, **{"SKU-0002": {"S01": 1, "S02": 5}, "SKU-0003": {"S02": 3}})
+    await set_stock(http, sandbox, **{"SKU-0002": {"S01": 1, "S02": 5}, "SKU-0003": {"S02": 3}})
     client = client_for(ops)
     try:   # Heartland already has the customer and the (empty, pending) order, as after a crash
         customer = await client.create_customer({"first_name": "Pat", "last_name": "Buyer",
@@ -110,7 +110,7 @@ async def test_plan_of_an_order_waiting_for_lines_shows_them_as_a_diff(make_ops,
                                               "public_id": "#1001", "shipping_charge": Decimal("7.50")})
     finally:
         await client.close()
-    db_before, (hl_before, writes_before) = await db_dump(pool), await sandbox_state(op_http, sandbox)
+    db_before, (hl_before, writes_before) = await db_dump(pool), await sandbox_state(http, sandbox)
 
     code, out, err = await ops.run("orders", "plan", SHOP, "#1001")
     assert code == 0, err
@@ -125,7 +125,7 @@ async def test_plan_of_an_order_waiting_for_lines_shows_them_as_a_diff(make_ops,
     assert any(r.startswith("stock of 2 item(s)") for r in doc["reads"])
 
     assert await db_dump(pool) == db_before
-    hl_after, writes_after = await sandbox_state(op_http, sandbox)
+    hl_after, writes_after = await sandbox_state(http, sandbox)
     assert hl_after == hl_before and writes_after == writes_before
     assert payload["name"] == "#1001"
 
