@@ -193,6 +193,7 @@ class Servers:
     with_kafka: bool = True
     with_postgres: bool = True
     broker_kind: str = "noida"
+    pg_settings: dict[str, str] = field(default_factory=dict)
     pg: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | None = None
     sandbox: SandboxProc | None = None
@@ -201,7 +202,7 @@ class Servers:
     def __enter__(self) -> Servers:
         try:
             if self.with_postgres:
-                self.pg = EmbeddedPostgres().start()
+                self.pg = EmbeddedPostgres(settings=self.pg_settings).start()
             if self.with_kafka:
                 self.broker = EmbeddedBroker(self.broker_kind).start()
             if self.with_sandbox:

@@ -60,13 +60,16 @@ def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, sandbox
 
 
 class DaemonProc:
-    def __init__(self, cfg: Path, env: dict[str, str], log: Path, ops_port: int) -> None:
+    def __init__(self, cfg: Path, env: dict[str, str], log: Path, ops_port: int, cprofile: str | None = None) -> None:
         self.cfg, self.env, self.log, self.ops_port = cfg, env, log, ops_port
+        self.cprofile = cprofile
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         exe = Path(S.PY).parent / "mortard"
         cmd = [str(exe)] if exe.exists() else [S.PY, "-m", "mortard"]
+        if self.cprofile:
+            cmd = [S.PY, str(Path(__file__).with_name("_cpuprofile.py")), self.cprofile, "--"]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([*cmd, "run", "-c", str(self.cfg)], stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env={**os.environ, **self.env},
@@ -169,7 +172,7 @@ def start_py_spy(out: str | None, pid: int) -> subprocess.Popen[bytes] | None:
                              "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def stop_py_spy(proc: subprocess.Popen[bytes] | None, out: str | None) -> None:
+def stop_py_spy(proc: subprocess.Popen[bytes] | None, out: str | None, what: str = "daemon") -> None:
     if proc is None:
         return
     proc.send_signal(signal.SIGINT)
@@ -177,7 +180,7 @@ def stop_py_spy(proc: subprocess.Popen[bytes] | None, out: str | None) -> None:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
-    print(f"py-spy profile of the daemon written to {out}")
+    print(f"py-spy profile of the {what} written to {out}")
 
 
 async def settled(pool: asyncpg.Pool) -> tuple[int, int]:
@@ -221,7 +224,7 @@ async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], pr
     env = write_config(servers.tmp / "bench.toml", db_url=db_url, bootstrap=servers.broker.bootstrap, topic=topic,
                        sandbox_url=servers.sandbox.url, accounts=names, rate=rate, burst=burst,
                        max_concurrency=args.max_concurrency, ops_port=ops_port, in_flight=args.in_flight)
-    daemon = DaemonProc(servers.tmp / "bench.toml", env, servers.tmp / "daemon.log", ops_port)
+    daemon = DaemonProc(servers.tmp / "bench.toml", env, servers.tmp / "daemon.log", ops_port, args.cprofile)
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
     rc = 0
     async with aiohttp.ClientSession() as http:
@@ -255,7 +258,10 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
     cpu0 = daemon.cpu()
     others0 = other_cpu(servers)
     xact0 = await pool.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    if args.pg_statements:
+        await pool.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()")
     spy = start_py_spy(args.py_spy, daemon.pid)
+    spy_sandbox = start_py_spy(args.py_spy_sandbox, servers.sandbox.proc.pid) if servers.sandbox.proc else None
     t0 = time.time()
     p0 = time.perf_counter()
     produce_s = await S.produce(servers.broker.bootstrap, topic, hooks)
@@ -270,6 +276,7 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
     cpu = daemon.cpu() - cpu0
     others = {k: v - others0.get(k, 0.0) for k, v in other_cpu(servers).items()}
     stop_py_spy(spy, args.py_spy)
+    stop_py_spy(spy_sandbox, args.py_spy_sandbox, "sandbox")
     await asyncio.sleep(0.6)   # pg_stat is flushed at most every 0.5 s
     xacts = await pool.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()") - xact0
     req1 = await S.sandbox_requests(http, servers.sandbox.url)
@@ -344,7 +351,20 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
     S.print_table(title, table)
     print(f"conditions: {S.conditions()}; broker {args.broker}; daemon max_orders_in_flight={args.in_flight}, "
           f"account max_concurrency={args.max_concurrency}")
+    if args.pg_statements:
+        await print_pg_statements(pool, n)
     return rc
+
+
+async def print_pg_statements(pool: asyncpg.Pool, orders: int) -> None:
+    """Postgres's own time per statement kind (pg_stat_statements), per order."""
+    rows = await pool.fetch(
+        "SELECT calls, total_exec_time AS ms, rows, regexp_replace(left(query, 300), '\\s+', ' ', 'g') AS q "
+        "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15")
+    total = sum(r["ms"] for r in rows)
+    print(f"\nPostgres execution time by statement (top 15: {total / orders:.2f} ms per order)")
+    for r in rows:
+        print(f"{r['ms'] / orders:7.3f} ms/order {r['calls'] / orders:6.2f} calls/order  {r['q'][:150]}")
 
 
 async def soak(args: argparse.Namespace, servers: S.Servers, daemon: DaemonProc, pool: asyncpg.Pool,
@@ -422,6 +442,13 @@ def main() -> None:
     p.add_argument("--py-spy", default=None, metavar="OUT",
                    help="record the daemon with py-spy during the measurement (.svg flamegraph, .json "
                         "speedscope, else collapsed stacks); py-spy from PATH or $PY_SPY")
+    p.add_argument("--cprofile", default=None, metavar="OUT",
+                   help="run the daemon under cProfile timed by CPU (bench/_cpuprofile.py); pstats to OUT at exit. "
+                        "It slows the daemon, so read its shares, not the rates")
+    p.add_argument("--pg-statements", action="store_true",
+                   help="load pg_stat_statements and print Postgres's time per statement kind")
+    p.add_argument("--py-spy-sandbox", default=None, metavar="OUT",
+                   help="the same for the sandbox process")
     p.add_argument("--broker", choices=("tansu", "noida"), default="tansu", help=S.BROKER_HELP +
                    "; default tansu here, so the daemon's idle fetch loop doesn't eat a core")
     p.add_argument("--keep-log", default=None, help="copy the daemon log here when the run fails")
@@ -434,8 +461,9 @@ def main() -> None:
     faults = {"global": {"rate_limit_rps": args.rate_limit, "rate_limit_burst": args.burst}} \
         if args.rate_limit is not None else None
     try:
+        pg_settings = {"shared_preload_libraries": "pg_stat_statements"} if args.pg_statements else {}
         with S.Servers(sandbox_fixture=tmp_fixture, sandbox_faults=faults, with_sandbox=True,
-                       broker_kind=args.broker) as servers:
+                       broker_kind=args.broker, pg_settings=pg_settings) as servers:
             rc = asyncio.run(run(args, servers, names, prices))
     finally:
         tmp_fixture.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from mortard.config import Config, ShopConfig, build
 from mortard.consume.consumer import InboxConsumer
 from mortard.heartland import AccountLimits, FairSlots, HeartlandAccount, HeartlandClient
 from mortard.heartland.catalog import AccountCatalog
-from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer
+from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.store.db import migrate, pool_from_config
 from mortard.store.orders import OrderStore
 from mortard.sync.machine import OrderMachine, RetryPolicy, Scheduler, ShopRuntime
@@ -125,7 +125,7 @@ class Daemon:
         self.ready.set()
         self._notifier.ready(f"consuming {cfg.kafka.topic} as {self.owner}")
         log.info("daemon_ready", owner=self.owner, topic=cfg.kafka.topic, ops_port=self.ops.port,
-                 shops=sorted(cfg.shops))
+                 shops=sorted(cfg.shops), event_loop=eventloop.loop_name())
 
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()

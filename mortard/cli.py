@@ -30,9 +30,10 @@ def _logging(args: argparse.Namespace, cfg: Config | None = None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mortard.app import run_daemon
+    from mortard.ops import eventloop
     cfg = _config(args)
     _logging(args, cfg)
-    return asyncio.run(run_daemon(cfg))
+    return eventloop.run(run_daemon(cfg), cfg.daemon.event_loop)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from mortard.heartland.dialect import Dialect
 from mortard.secret import Secret
@@ -69,6 +69,8 @@ class DaemonConfig:
     max_attempts: int = 12
     ops_host: str = "127.0.0.1"
     ops_port: int = 9464
+    # uvloop is a faster event loop (less CPU per request and statement); "auto" uses it when installed.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +284,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{key}: invalid value")
     if tp is Any or tp is Secret:
+        return value
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {', '.join(map(str, args))}, got {_describe(value)}")
         return value
     if is_dataclass(tp):
         return build(tp, value, key)

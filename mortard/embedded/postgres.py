@@ -41,6 +41,8 @@ class EmbeddedPostgres:
     # Fast by default (tests, the demo). A crash (immediate stop) with synchronous_commit=off loses
     # transactions the client saw committed; crash tests need durable=True, as production has.
     durable: bool = False
+    # Extra server settings (`-c name=value`), e.g. {"shared_preload_libraries": "pg_stat_statements"}.
+    settings: dict[str, str] = field(default_factory=dict)
     _embedded: Any = field(default=None, repr=False)
     _url: str | None = None
     _own_dir: bool = False
@@ -90,6 +92,7 @@ class EmbeddedPostgres:
         opts = f"-p {self.port} -k {self.base_dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
         if not self.durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        opts += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         cmd = [str(pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60"]
         if action == "start":
             cmd += ["-l", str(self.base_dir / "server.log"), "-o", opts, "start"]

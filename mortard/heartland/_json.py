@@ -8,11 +8,16 @@ into a money field unnoticed.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 __all__ = ["dumps", "loads"]
+
+# What json.dumps writes for these, without building an encoder per value.
+_string = encode_basestring_ascii
+_CONSTANTS = {None: "null", True: "true", False: "false"}
 
 
 def loads(text: str | bytes) -> Any:
@@ -37,8 +42,10 @@ def _decimal_literal(value: Decimal) -> str:
 
 def _write(value: Any, out: list[str]) -> None:
     # bool before int: bool is an int subclass.
-    if value is None or isinstance(value, (bool, str)):
-        out.append(json.dumps(value))
+    if isinstance(value, str):
+        out.append(_string(value))
+    elif value is None or isinstance(value, bool):
+        out.append(_CONSTANTS[value])
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, Decimal):
@@ -46,7 +53,7 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         raise TypeError(f"refusing to send a float ({value!r}) to Heartland; use Decimal")
     elif isinstance(value, (datetime, date)):
-        out.append(json.dumps(value.isoformat()))
+        out.append(_string(value.isoformat()))
     elif isinstance(value, dict):
         out.append("{")
         for i, (key, item) in enumerate(value.items()):
@@ -54,7 +61,7 @@ def _write(value: Any, out: list[str]) -> None:
                 raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
             if i:
                 out.append(",")
-            out.append(json.dumps(key))
+            out.append(_string(key))
             out.append(":")
             _write(item, out)
         out.append("}")

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from mortard.heartland.dialect import DEFAULT_DIALECT, Dialect
+from mortard.ops import eventloop
 from mortard.sandbox.app import create_app
 from mortard.sandbox.fixture import FixtureError
 
@@ -42,13 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixture", type=Path, default=None, help="fixture JSON (default: bundled)")
     parser.add_argument("--dialect", default=None,
                         help='JSON object of Dialect overrides, e.g. \'{"status_cancelled": "cancelled"}\'')
+    parser.add_argument("--loop", default="auto", choices=eventloop.CHOICES,
+                        help="event loop: uvloop when installed (auto), or force one")
     parser.add_argument("--faults", default=None,
                         help='JSON fault config, e.g. \'{"global": {"rate_limit_rps": 5}}\'')
     args = parser.parse_args(argv)
     try:
         dialect = DEFAULT_DIALECT.with_overrides(json.loads(args.dialect)) if args.dialect else DEFAULT_DIALECT
         faults = json.loads(args.faults) if args.faults else None
-        asyncio.run(serve(args.host, args.port, args.fixture, dialect, faults=faults))
+        eventloop.run(serve(args.host, args.port, args.fixture, dialect, faults=faults), args.loop)
     except (FixtureError, ValueError) as err:
         print(f"mortard sandbox: {err}")
         return 1

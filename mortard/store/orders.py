@@ -2,18 +2,22 @@
 
 Every state change is one statement (CTEs) so a step costs one round trip, and every write that
 belongs to a claimed order checks the lease: a daemon that lost its lease can't overwrite the new
-owner's work.
+owner's work. A run's journal rows are written a batch at a time, with the previous batch's answers
+(`mortard.sync.journal` says why that is safe).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from mortard.store.db import RawJson
 from mortard.sync.actions import Reason
 from mortard.sync.errors import LeaseLost
+from mortard.sync.journal import AMBIGUOUS, Outcome, Planned
 
 __all__ = ["LeaseLost", "OrderRow", "OrderStore"]
 
@@ -35,12 +39,23 @@ class OrderRow:
     first_event_at: datetime
 
 
-_CLAIM_ONE = """
-UPDATE orders SET lease_owner = $3, lease_until = now() + make_interval(secs => $4)
-WHERE shop = $1 AND order_id = $2
-  AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $3)
-  AND (due_seq > done_seq OR next_attempt_at <= now())
-RETURNING shop
+_LOAD_COLUMNS = """
+shop, order_id, order_name, snapshot, refunds, transactions, sync_state, mirror, mirror_dirty, attempts,
+due_seq, first_event_at,
+(SELECT count(*) FROM journal j WHERE j.shop = o.shop AND j.order_id = o.order_id
+   AND j.status IN ('sent', 'ambiguous')) AS open_journal
+"""
+
+# Claim and load in one round trip.
+_CLAIM_ONE = f"""
+WITH o AS (
+    UPDATE orders SET lease_owner = $3, lease_until = now() + make_interval(secs => $4)
+    WHERE shop = $1 AND order_id = $2
+      AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $3)
+      AND (due_seq > done_seq OR next_attempt_at <= now())
+    RETURNING *
+)
+SELECT {_LOAD_COLUMNS} FROM o
 """
 
 _CLAIM_DUE = """
@@ -58,80 +73,86 @@ FROM c WHERE o.shop = c.shop AND o.order_id = c.order_id
 RETURNING o.shop, o.order_id
 """
 
-_LOAD = """
-SELECT shop, order_id, order_name, snapshot, refunds, transactions, sync_state, mirror, mirror_dirty,
-       attempts, due_seq, first_event_at,
-       (SELECT count(*) FROM journal j WHERE j.shop = o.shop AND j.order_id = o.order_id
-          AND j.status IN ('sent', 'ambiguous')) AS open_journal
-FROM orders o WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
+_LOAD = f"""
+SELECT {_LOAD_COLUMNS} FROM orders o WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
 """
 
-_JOURNAL_BEGIN = """
-WITH lease AS (
-    UPDATE orders SET lease_until = now() + make_interval(secs => $7)
-    WHERE shop = $1 AND order_id = $2 AND lease_owner = $6 RETURNING 1
-)
-INSERT INTO journal (shop, order_id, action, fingerprint, request)
-SELECT $1, $2, $3, $4, $5 FROM lease
-RETURNING id
-"""
-
-_JOURNAL_OK = """
-WITH j AS (
-    UPDATE journal SET status = 'ok', heartland_id = $4, finished_at = now(), http_status = $5
-    WHERE id = $3
-), d AS (
+# What Heartland answered ($4–$9) and the documents it made ($10–$15), written by any statement
+# that holds the order's lease (CTE `{gate}`). Parameters $1–$3: shop, order id, lease owner.
+_ANSWERS = """
+answered AS (
+    UPDATE journal j SET status = a.status, heartland_id = a.heartland_id, http_status = a.http_status,
+                         error = a.error, response = a.response, finished_at = now()
+    FROM unnest($4::bigint[], $5::text[], $6::bigint[], $7::int[], $8::text[], $9::jsonb[])
+         AS a(id, status, heartland_id, http_status, error, response)
+    WHERE j.id = a.id AND j.shop = $1 AND j.order_id = $2 AND EXISTS (SELECT 1 FROM {gate})
+), documents AS (
     INSERT INTO heartland_documents (shop, order_id, kind, heartland_id, public_id, location_id, amount, detail)
-    SELECT $1, $2, $9, $4, $10, $11, $12, $13 WHERE $9::text IS NOT NULL AND $4::bigint IS NOT NULL
+    SELECT $1, $2, d.kind, d.heartland_id, d.public_id, d.location_id, d.amount, coalesce(d.detail, '{{}}')
+    FROM unnest($10::text[], $11::bigint[], $12::text[], $13::bigint[], $14::numeric[], $15::jsonb[])
+         AS d(kind, heartland_id, public_id, location_id, amount, detail)
+    WHERE EXISTS (SELECT 1 FROM {gate})
     ON CONFLICT (shop, kind, heartland_id) DO NOTHING
-)
-UPDATE orders SET mirror = $6, heartland_order_id = coalesce($8, heartland_order_id),
-                  lease_until = now() + make_interval(secs => $14), updated_at = now()
-WHERE shop = $1 AND order_id = $2 AND lease_owner = $7
-RETURNING 1
-"""
+)"""
 
-_JOURNAL_FAIL = """
-WITH j AS (
-    UPDATE journal SET status = $4, error = $5, http_status = $6, response = $7, finished_at = now()
-    WHERE id = $3
-)
-UPDATE orders SET mirror_dirty = mirror_dirty OR $4 = 'ambiguous', updated_at = now()
-WHERE shop = $1 AND order_id = $2
-"""
-
-_SAVE_MIRROR = """
-WITH j AS (
+# One step of a run: extend the lease, store the mirror, record answers, and journal the next batch
+# ($19–$21) before any of it is sent. `resolve` ($22): Heartland was re-read, so rows left open
+# (and not answered here) are settled by the mirror.
+_RECORD = f"""
+WITH lease AS (
+    UPDATE orders SET lease_until = now() + make_interval(secs => $16), mirror = coalesce($17, mirror),
+                      heartland_order_id = coalesce($18, heartland_order_id),
+                      mirror_dirty = coalesce($23, mirror_dirty), updated_at = now()
+    WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
+    RETURNING 1
+), {_ANSWERS.format(gate="lease")}, resolved AS (
     UPDATE journal SET status = 'resolved', finished_at = coalesce(finished_at, now())
-    WHERE shop = $1 AND order_id = $2 AND status IN ('sent', 'ambiguous') AND $5
+    WHERE shop = $1 AND order_id = $2 AND status IN ('sent', 'ambiguous') AND $22
+      AND id <> ALL($4::bigint[]) AND EXISTS (SELECT 1 FROM lease)
+), planned AS (
+    INSERT INTO journal (shop, order_id, action, fingerprint, request)
+    SELECT $1, $2, p.action, p.fingerprint, p.request
+    FROM unnest($19::text[], $20::text[], $21::jsonb[]) WITH ORDINALITY AS p(action, fingerprint, request, n)
+    WHERE EXISTS (SELECT 1 FROM lease)
+    ORDER BY p.n
+    RETURNING id
 )
-UPDATE orders SET mirror = $3, mirror_dirty = false, heartland_order_id = coalesce($6, heartland_order_id),
-                  updated_at = now()
-WHERE shop = $1 AND order_id = $2 AND lease_owner = $4
-RETURNING 1
+SELECT EXISTS (SELECT 1 FROM lease) AS leased, (SELECT array_agg(id ORDER BY id) FROM planned) AS ids
 """
 
-_FINISH = """
+_FINISH = f"""
 WITH old AS (
     SELECT sync_state FROM orders WHERE shop = $1 AND order_id = $2 AND lease_owner = $3 FOR UPDATE
 ), upd AS (
     UPDATE orders SET
-        sync_state = $4,
-        state_changed_at = CASE WHEN sync_state <> $4 THEN now() ELSE state_changed_at END,
-        pending_reasons = $5, last_error = $6, done_seq = greatest(done_seq, $7),
-        attempts = CASE WHEN $8 THEN 0 ELSE attempts + 1 END,
-        next_attempt_at = $9, lease_owner = NULL, lease_until = NULL,
-        invoiced_at = CASE WHEN $4 = 'invoiced' THEN coalesce(invoiced_at, now()) ELSE invoiced_at END,
-        heartland_account = coalesce(heartland_account, $10), updated_at = now()
+        sync_state = $16,
+        state_changed_at = CASE WHEN sync_state <> $16 THEN now() ELSE state_changed_at END,
+        pending_reasons = $17, last_error = $18, done_seq = greatest(done_seq, $19),
+        attempts = CASE WHEN $20 THEN 0 ELSE attempts + 1 END,
+        next_attempt_at = $21, lease_owner = NULL, lease_until = NULL,
+        invoiced_at = CASE WHEN $16 = 'invoiced' THEN coalesce(invoiced_at, now()) ELSE invoiced_at END,
+        heartland_account = coalesce(heartland_account, $22),
+        mirror = coalesce($23, mirror), heartland_order_id = coalesce($24, heartland_order_id),
+        mirror_dirty = mirror_dirty OR $25, updated_at = now()
     WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
     RETURNING due_seq
-), h AS (
+), {_ANSWERS.format(gate="upd")}, h AS (
     INSERT INTO order_history (shop, order_id, kind, from_state, to_state, detail)
-    SELECT $1, $2, 'state', old.sync_state, $4, jsonb_build_object('reasons', $5::jsonb, 'error', $6::text)
-    FROM old WHERE old.sync_state <> $4 OR $6::text IS NOT NULL
+    SELECT $1, $2, 'state', old.sync_state, $16, jsonb_build_object('reasons', $17::jsonb, 'error', $18::text)
+    FROM old WHERE old.sync_state <> $16 OR $18::text IS NOT NULL
 )
 SELECT due_seq FROM upd
 """
+
+
+def _answer_args(outcomes: Sequence[Outcome]) -> list[list[Any]]:
+    """Parameters $4–$15 of `_ANSWERS`: the outcomes, then the documents, as parallel arrays."""
+    docs = [o for o in outcomes if o.document and o.heartland_id is not None]
+    return [[o.journal_id for o in outcomes], [o.status for o in outcomes], [o.heartland_id for o in outcomes],
+            [o.http_status for o in outcomes], [o.error for o in outcomes], [o.response for o in outcomes],
+            [o.document["kind"] for o in docs], [o.heartland_id for o in docs],  # type: ignore[index]
+            [o.document.get("public_id") for o in docs], [o.document.get("location_id") for o in docs],  # type: ignore[union-attr]
+            [o.document.get("amount") for o in docs], [o.document.get("detail", {}) for o in docs]]  # type: ignore[union-attr]
 
 
 class OrderStore:
@@ -140,8 +161,10 @@ class OrderStore:
         self.owner = owner
         self._lease_s = lease_s
 
-    async def claim_one(self, shop: str, order_id: int) -> bool:
-        return await self._pool.fetchval(_CLAIM_ONE, shop, order_id, self.owner, self._lease_s) is not None
+    async def claim_one(self, shop: str, order_id: int) -> OrderRow | None:
+        """Claim a due order and load it, or None if it isn't due or another daemon holds it."""
+        r = await self._pool.fetchrow(_CLAIM_ONE, shop, order_id, self.owner, self._lease_s)
+        return None if r is None else OrderRow(**dict(r))
 
     async def claim_due(self, limit: int) -> list[tuple[str, int]]:
         if limit <= 0:
@@ -155,44 +178,30 @@ class OrderStore:
             raise LeaseLost(f"{shop}/{order_id}")
         return OrderRow(**dict(r))
 
-    async def journal_begin(self, shop: str, order_id: int, action: str, fingerprint: str,
-                            request: dict[str, Any]) -> int:
-        jid = await self._pool.fetchval(_JOURNAL_BEGIN, shop, order_id, action, fingerprint, request,
-                                        self.owner, self._lease_s)
-        if jid is None:
+    async def record(self, shop: str, order_id: int, *, outcomes: list[Outcome], planned: list[Planned],
+                     mirror: dict[str, Any] | None, heartland_order_id: int | None,
+                     mirror_dirty: bool | None = None, resolve: bool = False) -> list[int]:
+        """Record answers and the mirror, and journal `planned` (ids in order): one round trip."""
+        row = await self._pool.fetchrow(
+            _RECORD, shop, order_id, self.owner, *_answer_args(outcomes), self._lease_s, mirror,
+            heartland_order_id, [p.action for p in planned], [p.fingerprint for p in planned],
+            [RawJson(p.request) for p in planned], resolve, mirror_dirty)
+        if not row["leased"]:
             raise LeaseLost(f"{shop}/{order_id}")
-        return int(jid)
-
-    async def journal_ok(self, shop: str, order_id: int, journal_id: int, heartland_id: int | None,
-                         mirror: dict[str, Any], heartland_order_id: int | None, *, http_status: int = 200,
-                         document: dict[str, Any] | None = None) -> None:
-        doc = document or {}
-        ok = await self._pool.fetchval(
-            _JOURNAL_OK, shop, order_id, journal_id, heartland_id, http_status, mirror, self.owner,
-            heartland_order_id, doc.get("kind"), doc.get("public_id"), doc.get("location_id"),
-            doc.get("amount"), doc.get("detail", {}), self._lease_s)
-        if ok is None:
-            raise LeaseLost(f"{shop}/{order_id}")
-
-    async def journal_failed(self, shop: str, order_id: int, journal_id: int, *, ambiguous: bool, error: str,
-                             http_status: int | None, response: Any = None) -> None:
-        await self._pool.execute(_JOURNAL_FAIL, shop, order_id, journal_id,
-                                 "ambiguous" if ambiguous else "failed", error[:2000], http_status, response)
-
-    async def save_mirror(self, shop: str, order_id: int, mirror: dict[str, Any], *, resolved: bool = False,
-                          heartland_order_id: int | None = None) -> None:
-        ok = await self._pool.fetchval(_SAVE_MIRROR, shop, order_id, mirror, self.owner, resolved,
-                                       heartland_order_id)
-        if ok is None:
-            raise LeaseLost(f"{shop}/{order_id}")
+        return list(row["ids"] or ())
 
     async def finish(self, shop: str, order_id: int, *, state: str, reasons: tuple[Reason, ...] = (),
                      error: str | None = None, seen_seq: int, success: bool,
-                     next_attempt_at: datetime | None = None, account: str | None = None) -> bool:
-        """Record the outcome and release the lease; True if newer events arrived meanwhile."""
+                     next_attempt_at: datetime | None = None, account: str | None = None,
+                     outcomes: Sequence[Outcome] = (), mirror: dict[str, Any] | None = None,
+                     heartland_order_id: int | None = None) -> bool:
+        """Record the outcome (with the run's last answers and mirror) and release the lease; True if
+        newer events arrived meanwhile."""
         payload = [{"code": r.code, "message": r.message} for r in reasons]
-        due = await self._pool.fetchval(_FINISH, shop, order_id, self.owner, state, payload, error,
-                                        seen_seq, success, next_attempt_at, account)
+        ambiguous = any(o.status == AMBIGUOUS for o in outcomes)
+        due = await self._pool.fetchval(_FINISH, shop, order_id, self.owner, *_answer_args(outcomes), state,
+                                        payload, error, seen_seq, success, next_attempt_at, account, mirror,
+                                        heartland_order_id, ambiguous)
         return due is not None and due > seen_seq
 
     async def note(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> None:

@@ -1,11 +1,11 @@
 """What the planner asks for: reads it needs, Heartland mutations, or a verdict. Plain values."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from mortard.sync.model import _jsonable
+from mortard.sync.model import plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class Action:
     mutation: ClassVar[bool] = True
 
     def describe(self) -> dict[str, Any]:
-        return {"action": self.kind, **_jsonable(asdict(self))}  # type: ignore[call-overload]
+        return {"action": self.kind, **plain(self)}
 
 
 # -- reads the plan needs before it can go on ---------------------------------------------------

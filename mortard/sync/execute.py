@@ -1,15 +1,15 @@
 """Carrying out one planned mutation: journal it, send it, record what Heartland answered.
 
-The journal row is written before the request leaves, so a crash at any point leaves evidence: a
-row still `sent` (or `ambiguous` after a timeout) makes the next attempt read Heartland first
-(`read_mirror`) instead of sending a create again.
+The journal row is written before the request leaves (`RunJournal.begin`), so a crash at any point
+leaves evidence: a row still `sent` (or `ambiguous` after a timeout) makes the next attempt read
+Heartland first (`read_mirror`) instead of sending a create again.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from mortard.heartland.dialect import Dialect
 from mortard.heartland.errors import HeartlandAmbiguous, HeartlandError
@@ -18,42 +18,28 @@ from mortard.sync.actions import (
     CreateInvoice, CreateOrder, CreateTicket, DeleteLine, SetShipping, SetStatus, UpdateLine,
 )
 from mortard.sync.apply import apply_result
+from mortard.sync.journal import RunJournal
 from mortard.sync.model import HInvoice, HInvoiceLine, HLine, HPayment, HTicket, Mirror, ShopifyOrder
 
 # Custom field on Heartland order lines that names the Shopify line item (rebuilds the mapping).
 LINE_KEY_FIELD = "shopify_line_id"
 
 
-class Journal(Protocol):
-    async def journal_begin(self, shop: str, order_id: int, action: str, fingerprint: str,
-                            request: dict[str, Any]) -> int: ...
-
-    async def journal_ok(self, shop: str, order_id: int, journal_id: int, heartland_id: int | None,
-                         mirror: dict[str, Any], heartland_order_id: int | None, *, http_status: int = 200,
-                         document: dict[str, Any] | None = None) -> None: ...
-
-    async def journal_failed(self, shop: str, order_id: int, journal_id: int, *, ambiguous: bool, error: str,
-                             http_status: int | None, response: Any = None) -> None: ...
-
-
-async def execute(client: Any, journal: Journal, dialect: Dialect, shop: str, order_id: int,
-                  mirror: Mirror, action: Action, fingerprint: str) -> Mirror:
-    """Send one mutation and return the mirror with its effect; raises the client's errors."""
-    request = action.describe()
-    jid = await journal.journal_begin(shop, order_id, action.kind, fingerprint, request)
+async def execute(client: Any, journal: RunJournal, dialect: Dialect, mirror: Mirror, action: Action,
+                  journal_id: int) -> Mirror:
+    """Send one journaled mutation and return the mirror with its effect; raises the client's errors.
+    The answer is buffered in `journal` and written with the run's next durable write."""
     try:
         new_id, document = await _send(client, mirror, action)
     except HeartlandAmbiguous as exc:
-        await journal.journal_failed(shop, order_id, jid, ambiguous=True, error=str(exc), http_status=exc.status)
+        journal.failed(journal_id, ambiguous=True, error=str(exc), http_status=exc.status)
         raise
     except HeartlandError as exc:
-        await journal.journal_failed(shop, order_id, jid, ambiguous=False, error=str(exc), http_status=exc.status,
-                                     response={"error": exc.code, "message": exc.message, "details": exc.details})
+        journal.failed(journal_id, ambiguous=False, error=str(exc), http_status=exc.status,
+                       response={"error": exc.code, "message": exc.message, "details": exc.details})
         raise
-    updated = apply_result(mirror, action, new_id, dialect)
-    await journal.journal_ok(shop, order_id, jid, new_id, updated.to_json(), updated.order_id,
-                             http_status=201 if new_id is not None else 200, document=document)
-    return updated
+    journal.answered(journal_id, new_id, document)
+    return apply_result(mirror, action, new_id, dialect)
 
 
 async def _send(c: Any, m: Mirror, a: Action) -> tuple[int | None, dict[str, Any] | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from mortard.sync.actions import (
 )
 from mortard.sync.errors import LeaseLost
 from mortard.sync.execute import execute, read_mirror
+from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
 from mortard.sync.reservations import ReservationLedger
@@ -59,14 +60,17 @@ def _routed_units(actions: tuple[Action, ...], mirror: Mirror) -> dict[tuple[int
 class OrderStore(Protocol):
     owner: str
 
-    async def claim_one(self, shop: str, order_id: int) -> bool: ...
+    async def claim_one(self, shop: str, order_id: int) -> Any: ...   # the loaded row, or None
     async def claim_due(self, limit: int) -> list[tuple[str, int]]: ...
     async def load(self, shop: str, order_id: int) -> Any: ...
-    async def save_mirror(self, shop: str, order_id: int, mirror: dict[str, Any], *, resolved: bool = False,
-                          heartland_order_id: int | None = None) -> None: ...
+    async def record(self, shop: str, order_id: int, *, outcomes: list[Outcome], planned: list[Planned],
+                     mirror: dict[str, Any] | None, heartland_order_id: int | None,
+                     mirror_dirty: bool | None, resolve: bool) -> list[int]: ...
     async def finish(self, shop: str, order_id: int, *, state: str, reasons: tuple[Reason, ...] = (),
                      error: str | None = None, seen_seq: int, success: bool,
-                     next_attempt_at: datetime | None = None, account: str | None = None) -> bool: ...
+                     next_attempt_at: datetime | None = None, account: str | None = None,
+                     outcomes: Sequence[Outcome] = (), mirror: dict[str, Any] | None = None,
+                     heartland_order_id: int | None = None) -> bool: ...
     async def note(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> None: ...
     async def release(self, shop: str, order_id: int) -> None: ...
 
@@ -102,6 +106,14 @@ class MachineStats:
     actions: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _Run:
+    """One claimed order being worked: its row as loaded, and its journal."""
+
+    row: Any    # mortard.store.orders.OrderRow
+    journal: RunJournal
+
+
 class OrderMachine:
     def __init__(self, store: OrderStore, shops: Mapping[str, ShopRuntime], dialect: Dialect, *,
                  ledger: ReservationLedger | None = None, retry: RetryPolicy | None = None,
@@ -115,40 +127,44 @@ class OrderMachine:
         self._now = now or (lambda: datetime.now(timezone.utc))
         self.stats = MachineStats()
 
-    async def run(self, shop: str, order_id: int) -> bool:
-        """Work one claimed order until it converges or must wait. True if new events arrived meanwhile."""
+    async def run(self, shop: str, order_id: int, row: Any = None) -> bool:
+        """Work one claimed order (`row`, if the claim loaded it already) until it converges or must
+        wait. True if new events arrived meanwhile."""
         rt = self._shops.get(shop)
-        row = await self._store.load(shop, order_id)
+        if row is None:
+            row = await self._store.load(shop, order_id)
+        run = _Run(row, RunJournal(self._store, shop, order_id))
         self.stats.runs += 1
         key = (shop, order_id)
         with structlog.contextvars.bound_contextvars(shop=shop, order_id=order_id, order_name=row.order_name,
                                                      account=rt.account if rt else None):
             try:
                 if rt is None:
-                    return await self._finish(row, DEAD, (Reason("unknown_shop", f"shop {shop} is not configured"),),
+                    return await self._finish(run, DEAD, (Reason("unknown_shop", f"shop {shop} is not configured"),),
                                               success=False)
                 if row.snapshot is None:
                     # Refunds or transactions arrived before the order itself: wait for orders/create.
-                    return await self._finish(row, "received", (Reason(
+                    return await self._finish(run, "received", (Reason(
                         "waiting_for_order", "refund or transaction received before the order"),), success=True)
                 try:
                     order = ShopifyOrder.parse(row.snapshot, row.refunds, row.transactions)
                 except InvalidOrder as exc:
-                    return await self._finish(row, DEAD, (Reason("invalid_order", str(exc)),), success=False)
+                    return await self._finish(run, DEAD, (Reason("invalid_order", str(exc)),), success=False)
                 try:
-                    return await self._converge(rt, row, order)
+                    return await self._converge(rt, run, order)
                 except (LeaseLost, asyncio.CancelledError):
                     raise
                 except Exception as exc:  # a bug, or an answer we never expected: park, don't spin
                     log.exception("order_crashed")
                     delay = self._retry.park_delay(row.attempts + 1)
-                    return await self._finish(row, FAILED, (Reason("internal_error", f"{type(exc).__name__}: {exc}"),),
+                    return await self._finish(run, FAILED, (Reason("internal_error", f"{type(exc).__name__}: {exc}"),),
                                               success=False, error=repr(exc)[:500], account=rt.account,
                                               next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
                 self._ledger.release(key)
 
-    async def _converge(self, rt: ShopRuntime, row: Any, order: ShopifyOrder) -> bool:
+    async def _converge(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder) -> bool:
+        row = run.row
         shop, order_id = row.shop, row.order_id
         key = (shop, order_id)
         public_id = f"{rt.settings.order_prefix}{order.name}"
@@ -164,13 +180,12 @@ class OrderMachine:
                 catalog: Catalog = await rt.catalog.catalog(gateways)
                 if dirty:
                     mirror = await read_mirror(rt.client, public_id, mirror, order)
-                    await self._store.save_mirror(shop, order_id, mirror.to_json(), resolved=True,
-                                                  heartland_order_id=mirror.order_id)
+                    await run.journal.resolve(mirror)
                     log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status)
                     dirty = False
                 p = plan(PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock))
                 if p.converged:
-                    return await self._finish(row, p.state, p.reasons, success=True, mirror=mirror,
+                    return await self._finish(run, p.state, p.reasons, success=True, mirror=mirror,
                                               account=rt.account)
                 action = p.actions[0]
                 self._count(action.kind)
@@ -181,28 +196,31 @@ class OrderMachine:
                     stock = await self._load_stock(rt, key, action.item_ids)
                     continue
                 if isinstance(action, FindCustomer):
-                    mirror = await self._find_customer(rt, row, order, mirror, action)
+                    mirror = await self._find_customer(rt, order, mirror, action)
                     continue
                 # Hold the routed units before the first await, so no other order routes to them.
                 for unit, qty in _routed_units(p.actions, mirror).items():
                     self._ledger.reserve(key, {unit: qty})
                     if stock is not None:
                         stock[unit] = stock.get(unit, 0) - qty
-                # Mutations planned together run in order; each is journaled and recorded on its own.
-                for act in p.actions:
+                # A batch is journaled in one write before its first request; its mutations then
+                # run in order, their answers recorded with the next write (sync/journal.py).
+                ids = await run.journal.begin(p.actions, mirror)
+                for n, act in enumerate(p.actions):
                     started = time.perf_counter()
                     try:
-                        mirror = await execute(rt.client, self._store, self._dialect, shop, order_id, mirror, act,
-                                               _fingerprint(act))
-                    except HeartlandValidationError as exc:
-                        if isinstance(act, SetStatus) and act.status == self._dialect.status_open:
-                            return await self._finish(row, PENDING, (Reason("heartland_refused_open", _said(exc)),),
-                                                      success=True, mirror=mirror, account=rt.account)
-                        if isinstance(act, CompleteInvoice):
-                            # Heartland has less stock than it showed when we routed (sold elsewhere
-                            # meanwhile): the invoice stays open for staff rather than overselling.
-                            return await self._finish(row, WAITING_STOCK, (Reason("invoice_refused", _said(exc)),),
-                                                      success=True, mirror=mirror, account=rt.account)
+                        mirror = await execute(rt.client, run.journal, self._dialect, mirror, act, ids[n])
+                    except HeartlandError as exc:
+                        run.journal.unsent(ids[n + 1:])
+                        if isinstance(exc, HeartlandValidationError):
+                            if isinstance(act, SetStatus) and act.status == self._dialect.status_open:
+                                return await self._finish(run, PENDING, (Reason("heartland_refused_open", _said(exc)),),
+                                                          success=True, mirror=mirror, account=rt.account)
+                            if isinstance(act, CompleteInvoice):
+                                # Heartland has less stock than it showed when we routed (sold elsewhere
+                                # meanwhile): the invoice stays open for staff rather than overselling.
+                                return await self._finish(run, WAITING_STOCK, (Reason("invoice_refused", _said(exc)),),
+                                                          success=True, mirror=mirror, account=rt.account)
                         raise
                     finally:
                         self._observe_step(act.kind, time.perf_counter() - started)
@@ -214,22 +232,22 @@ class OrderMachine:
                 quick_failures += 1
             except (HeartlandValidationError, HeartlandPaymentError) as exc:
                 log.warning("heartland_refused", error=str(exc))
-                return await self._finish(row, DEAD, (Reason("heartland_refused", _said(exc)),),
+                return await self._finish(run, DEAD, (Reason("heartland_refused", _said(exc)),),
                                           success=False, error=str(exc), mirror=mirror, account=rt.account)
             except HeartlandError as exc:
                 if not exc.retryable and not isinstance(exc, HeartlandAmbiguous):
-                    return await self._finish(row, DEAD, (Reason("heartland_error", _said(exc)),),
+                    return await self._finish(run, DEAD, (Reason("heartland_error", _said(exc)),),
                                               success=False, error=str(exc), mirror=mirror, account=rt.account)
                 quick_failures += 1
                 retry_after = getattr(exc, "retry_after", None)
                 if quick_failures > self._retry.in_process or (retry_after or 0) > self._retry.max_in_process_s:
-                    return await self._park(row, exc, retry_after, mirror, rt.account)
+                    return await self._park(run, exc, retry_after, mirror, rt.account)
                 await asyncio.sleep(min(self._retry.max_in_process_s,
                                         retry_after or self._retry.base_s * 2 ** quick_failures * (0.5 + random.random())))
                 continue
             if quick_failures > self._retry.in_process:
-                return await self._park(row, None, None, mirror, rt.account)
-        return await self._finish(row, FAILED, (Reason("no_convergence", f"no convergence after {MAX_STEPS} steps"),),
+                return await self._park(run, None, None, mirror, rt.account)
+        return await self._finish(run, FAILED, (Reason("no_convergence", f"no convergence after {MAX_STEPS} steps"),),
                                   success=False, mirror=mirror, account=rt.account,
                                   next_attempt_at=self._now() + timedelta(minutes=10))
 
@@ -242,8 +260,9 @@ class OrderMachine:
         finally:
             self._ledger.end_read(seq)
 
-    async def _find_customer(self, rt: ShopRuntime, row: Any, order: ShopifyOrder, mirror: Mirror,
+    async def _find_customer(self, rt: ShopRuntime, order: ShopifyOrder, mirror: Mirror,
                              action: FindCustomer) -> Mirror:
+        """Only reads: what it finds is stored with the run's next write (a crash just searches again)."""
         found: list[dict[str, Any]] = []
         for rule in rt.settings.customer_match:
             value = action.email if rule == "email" else action.phone
@@ -258,27 +277,32 @@ class OrderMachine:
             # An existing customer's identical address is reused rather than added again.
             mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, addresses),
                              shipping_address_id=matching_address(order.shipping_address, addresses))
-        await self._store.save_mirror(row.shop, row.order_id, mirror.to_json())
         return mirror
 
-    async def _park(self, row: Any, exc: HeartlandError | None, retry_after: float | None, mirror: Mirror,
+    async def _park(self, run: _Run, exc: HeartlandError | None, retry_after: float | None, mirror: Mirror,
                     account: str) -> bool:
-        attempts = row.attempts + 1
+        attempts = run.row.attempts + 1
         if attempts >= self._retry.max_attempts:
-            return await self._finish(row, DEAD, (Reason("retries_exhausted", f"gave up after {attempts} attempts: {exc}"),),
+            return await self._finish(run, DEAD, (Reason("retries_exhausted", f"gave up after {attempts} attempts: {exc}"),),
                                       success=False, error=str(exc), mirror=mirror, account=account)
         delay = max(retry_after or 0, self._retry.park_delay(attempts))
         log.info("order_parked", retry_in_s=round(delay, 1), error=str(exc))
-        return await self._finish(row, FAILED, (Reason("heartland_unavailable", str(exc) if exc else "repeated failures"),),
+        return await self._finish(run, FAILED, (Reason("heartland_unavailable", str(exc) if exc else "repeated failures"),),
                                   success=False, error=str(exc) if exc else None, mirror=mirror, account=account,
                                   next_attempt_at=self._now() + timedelta(seconds=delay))
 
-    async def _finish(self, row: Any, state: str, reasons: tuple[Reason, ...], *, success: bool,
+    async def _finish(self, run: _Run, state: str, reasons: tuple[Reason, ...], *, success: bool,
                       error: str | None = None, mirror: Mirror | None = None, account: str | None = None,
                       next_attempt_at: datetime | None = None) -> bool:
+        row = run.row
+        # Answers are recorded only with the mirror they produced; without it (a crash in the run)
+        # their rows stay `sent`, and the next run re-reads Heartland.
+        outcomes = run.journal.take() if mirror is not None else []
         again = await self._store.finish(row.shop, row.order_id, state=state, reasons=reasons, error=error,
                                          seen_seq=row.due_seq, success=success, next_attempt_at=next_attempt_at,
-                                         account=account)
+                                         account=account, outcomes=outcomes,
+                                         mirror=mirror.to_json() if mirror is not None else None,
+                                         heartland_order_id=mirror.order_id if mirror is not None else None)
         self.stats.converged += 1
         self.stats.by_state[state] = self.stats.by_state.get(state, 0) + 1
         if self._metrics is not None:
@@ -299,12 +323,6 @@ class OrderMachine:
 def _said(exc: HeartlandError) -> str:
     detail = "; ".join(f"{k}: {v}" for k, v in (exc.details or {}).items())
     return f"Heartland said: {exc.message or exc.code or exc}" + (f" ({detail})" if detail else "")
-
-
-def _fingerprint(action: Any) -> str:
-    import hashlib
-    import json
-    return hashlib.sha256(json.dumps(action.describe(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class Scheduler:
@@ -350,13 +368,14 @@ class Scheduler:
                     if claimed:
                         await self._store.release(shop, order_id)
                     return
-                if not claimed and not await self._store.claim_one(shop, order_id):
+                row = None
+                if not claimed and (row := await self._store.claim_one(shop, order_id)) is None:
                     return
                 again = True
                 while again and not self._stopping.is_set():
-                    again = await self._machine.run(shop, order_id)
+                    again = await self._machine.run(shop, order_id, row)
                     self.last_progress = time.monotonic()
-                    if again and not await self._store.claim_one(shop, order_id):
+                    if again and (row := await self._store.claim_one(shop, order_id)) is None:
                         break
         except Exception:
             log.exception("order_run_crashed", shop=shop, order_id=order_id)

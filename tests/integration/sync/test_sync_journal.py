@@ -1,0 +1,95 @@
+"""The journal's promise, watched from the Heartland side: every mutation that reaches the API has
+its journal row in Postgres already, and every row ends up saying what became of its request."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+
+import pytest
+from aiohttp import web
+
+from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.sandbox import create_app
+from stack import SHOP, make_stack
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def watched_sandbox(pool) -> AsyncIterator[tuple[str, dict]]:
+    """A sandbox that, on each mutating API request, counts the journal rows already durable; and
+    that refuses the Nth order line when `seen["refuse_line"]` says so."""
+    seen: dict = {"mutations": 0, "short": [], "lines": 0, "refuse_line": None}
+
+    @web.middleware
+    async def watch(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if "/api/" in request.path and request.method in ("POST", "PUT", "DELETE"):
+            seen["mutations"] += 1
+            journaled = await pool.fetchval("SELECT count(*) FROM journal WHERE shop = $1", SHOP)
+            if journaled < seen["mutations"]:
+                seen["short"].append((request.method, request.path, journaled, seen["mutations"]))
+            if request.method == "POST" and request.path.endswith("/lines") and "/orders/" in request.path:
+                seen["lines"] += 1
+                if seen["lines"] == seen["refuse_line"]:
+                    return web.json_response({"error": "validation_error", "message": "refused by the test",
+                                              "details": {"qty": "no"}}, status=422)
+        return await handler(request)
+
+    app = create_app()
+    app.middlewares.insert(0, watch)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", seen
+    await runner.cleanup()
+
+
+def two_line_order(order_id: int) -> dict:
+    return order_payload(OrderSpec(order_id, order_id, [LineSpec("SKU-0002", 1, Decimal("116.00")),
+                                                         LineSpec("SKU-0003", 1, Decimal("24.00"))],
+                                   shipping=Decimal("7.50")))
+
+
+async def test_every_request_is_journaled_before_it_reaches_heartland(db_url, kafka_bootstrap, http, pool,
+                                                                      watched_sandbox):
+    url, seen = watched_sandbox
+    stack = await make_stack(db_url, kafka_bootstrap, http, url, pool)
+    await stack.start_daemon()
+    try:
+        await stack.send([webhook("orders/create", SHOP, two_line_order(2001))])
+        (row,) = await stack.wait_settled(1)
+    finally:
+        await stack.stop_daemon()
+    assert row["sync_state"] == "invoiced"
+    assert seen["mutations"] >= 8 and seen["short"] == []
+    journal = await pool.fetch("SELECT action, status, heartland_id FROM journal WHERE shop = $1 AND order_id = 2001 "
+                               "ORDER BY id", SHOP)
+    assert len(journal) == seen["mutations"]           # one row per request, none left open
+    assert {j["status"] for j in journal} == {"ok"}
+    assert [j["action"] for j in journal][:1] == ["create_customer"] and journal[-1]["action"] == "complete_invoice"
+    created = {j["action"]: j["heartland_id"] for j in journal if j["heartland_id"] is not None}
+    assert created["create_order"] == row["heartland_order_id"]
+
+
+async def test_a_refused_mutation_leaves_the_rest_of_its_batch_unsent(db_url, kafka_bootstrap, http, pool,
+                                                                      watched_sandbox):
+    url, seen = watched_sandbox
+    seen["refuse_line"] = 1
+    stack = await make_stack(db_url, kafka_bootstrap, http, url, pool)
+    await stack.start_daemon()
+    try:
+        await stack.send([webhook("orders/create", SHOP, two_line_order(2002))])
+        (row,) = await stack.wait_settled(1)
+    finally:
+        await stack.stop_daemon()
+    assert row["sync_state"] == "dead" and "refused by the test" in row["pending_reasons"][0]["message"]
+    journal = await pool.fetch("SELECT action, status FROM journal WHERE shop = $1 AND order_id = 2002 ORDER BY id",
+                               SHOP)
+    statuses = [(j["action"], j["status"]) for j in journal]
+    refused = statuses.index(("add_line", "failed"))
+    assert all(s == "ok" for _, s in statuses[:refused]), statuses
+    after = statuses[refused + 1:]
+    assert after and all(s == "unsent" for _, s in after), statuses   # the batch's other lines, tax, payment
+    assert seen["mutations"] == refused + 1 and seen["short"] == []
