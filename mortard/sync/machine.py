@@ -23,8 +23,9 @@ from mortard.heartland.errors import (
     HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
 )
 from mortard.sync.actions import (
-    Action, AddLine, CompleteInvoice, FindCustomer, LoadItems, LoadStock, Reason, SetStatus, UpdateLine,
+    CompleteInvoice, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
 )
+from mortard.sync.batch import batch, routed_units
 from mortard.sync.errors import LeaseLost
 from mortard.sync.execute import execute, read_mirror
 from mortard.sync.journal import Outcome, Planned, RunJournal
@@ -36,25 +37,6 @@ from mortard.sync.settings import ShopSettings
 log = structlog.get_logger(__name__)
 
 MAX_STEPS = 500  # a plan that never converges is a bug; stop and record it rather than spin
-
-
-def _routed_units(actions: tuple[Action, ...], mirror: Mirror) -> dict[tuple[int, int], int]:
-    """(item, location) -> units these actions place at a location: new lines, and undistributed lines
-    given a location. Both consume stock, so later steps of the same run must not route those units again."""
-    out: dict[tuple[int, int], int] = {}
-    for a in actions:
-        if isinstance(a, AddLine) and a.location_id is not None:
-            unit, qty = (a.item_id, a.location_id), a.qty
-        elif isinstance(a, UpdateLine) and a.location_id is not None:
-            line = next((ln for ln in mirror.lines if ln.id == a.line_id), None)
-            if line is None or line.location_id == a.location_id:
-                continue
-            unit, qty = (line.item_id, a.location_id), (line.qty if a.qty is None else a.qty) - line.qty_invoiced
-        else:
-            continue
-        if qty > 0:
-            out[unit] = out.get(unit, 0) + qty
-    return out
 
 
 class OrderStore(Protocol):
@@ -183,7 +165,8 @@ class OrderMachine:
                     await run.journal.resolve(mirror)
                     log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status)
                     dirty = False
-                p = plan(PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock))
+                inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock)
+                p = plan(inp)
                 if p.converged:
                     return await self._finish(run, p.state, p.reasons, success=True, mirror=mirror,
                                               account=rt.account)
@@ -198,15 +181,16 @@ class OrderMachine:
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, order, mirror, action)
                     continue
+                actions = batch(inp, p)
                 # Hold the routed units before the first await, so no other order routes to them.
-                for unit, qty in _routed_units(p.actions, mirror).items():
+                for unit, qty in routed_units(actions, mirror).items():
                     self._ledger.reserve(key, {unit: qty})
                     if stock is not None:
                         stock[unit] = stock.get(unit, 0) - qty
                 # A batch is journaled in one write before its first request; its mutations then
                 # run in order, their answers recorded with the next write (sync/journal.py).
-                ids = await run.journal.begin(p.actions, mirror)
-                for n, act in enumerate(p.actions):
+                ids = await run.journal.begin(actions, mirror)
+                for n, act in enumerate(actions):
                     started = time.perf_counter()
                     try:
                         mirror = await execute(rt.client, run.journal, self._dialect, mirror, act, ids[n])

@@ -18,7 +18,7 @@ from mortard.sync.actions import (
     LoadStock, Plan, SetShipping, SetStatus, UpdateLine,
 )
 from mortard.sync.apply import apply_result
-from mortard.sync.machine import _routed_units
+from mortard.sync.batch import batch, routed_units
 from mortard.sync.model import Catalog, Item, Location, Mirror, ShopifyOrder
 from mortard.sync.plan import PlanInput, plan
 from mortard.sync.settings import ShopSettings
@@ -50,6 +50,7 @@ class Heartland:
     next_id: int = 1000
     tickets: list[CreateTicket] = field(default_factory=list)
     log: list[Action] = field(default_factory=list)
+    batched: bool = True   # as the daemon does (sync/batch.py); every batched mutation is still checked
 
     def deliver(self, order: ShopifyOrder, s: ShopSettings = SETTINGS) -> Plan:
         items: dict[str, Item | None] | None = None
@@ -67,11 +68,12 @@ class Heartland:
                     stock = {k: v for k, v in self.available.items() if k[0] in a.item_ids}
                 elif isinstance(a, FindCustomer):
                     self.mirror = replace(self.mirror, customer_searched=True)
-            for unit, qty in _routed_units(p.actions, self.mirror).items():
+            actions = batch(inp, p) if self.batched and all(a.mutation for a in p.actions) else p.actions
+            for unit, qty in routed_units(actions, self.mirror).items():
                 self.available[unit] = self.available.get(unit, 0) - qty
                 if stock is not None:
                     stock[unit] = stock.get(unit, 0) - qty
-            for a in p.actions:
+            for a in actions:
                 if a.mutation:
                     self._check(a)
                     self.next_id += 1
@@ -421,11 +423,18 @@ def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopif
     sp, stocked, ops, deliveries = case
     ids = {sku: ITEMS[sku].id for sku in SKUS}
     hl = Heartland({(ids[s], EAST): 50 for s in stocked})
+    # The same deliveries one planner step at a time: batching must change only the grouping.
+    twin = Heartland(dict(hl.available), batched=False)
+
+    def deliver(o: ShopifyOrder) -> Plan:
+        p = hl.deliver(o)
+        assert twin.deliver(o) == p and twin.log == hl.log and twin.mirror == hl.mirror
+        return p
     refunds: list[dict[str, Any]] = []
     current = {ln.sku: ln.qty for ln in sp.lines}
     cancelled = False
     shipping_left = sp.shipping
-    hl.deliver(parse(order_payload(sp)))
+    deliver(parse(order_payload(sp)))
     net = parse(order_payload(sp)).total_price     # Shopify never refunds more than it holds
 
     def capped(payload: dict[str, Any]) -> dict[str, Any]:
@@ -444,8 +453,9 @@ def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopif
         from mortard.demo.shopify import T0
         when = T0 + timedelta(hours=n + 1)
         if op[0] == "stock":
-            hl.available[(ids[op[1]], EAST)] = hl.available.get((ids[op[1]], EAST), 0) + 50
-            hl.deliver(parse(before))
+            for fake in (hl, twin):
+                fake.available[(ids[op[1]], EAST)] = fake.available.get((ids[op[1]], EAST), 0) + 50
+            deliver(parse(before))
             continue
         if op[0] == "refund":
             _, sku, k, kind, ship = op
@@ -469,16 +479,16 @@ def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopif
         refunds.append(new)
         after = order_payload(sp, refunds=list(refunds), quantities=dict(current), cancelled=cancelled)
         if how == "refund_first":
-            hl.deliver(parse(before, new))
+            deliver(parse(before, new))
         elif how == "snapshot_first":
-            hl.deliver(parse(after))
-        hl.deliver(parse(after))
+            deliver(parse(after))
+        deliver(parse(after))
         if how == "twice":
-            hl.deliver(parse(after, new))
+            deliver(parse(after, new))
     final = parse(order_payload(sp, refunds=refunds, quantities=current, cancelled=cancelled))
-    p = hl.deliver(final)
+    p = deliver(final)
     n_log = len(hl.log)
-    assert hl.deliver(final) == p and len(hl.log) == n_log, "a converged order planned more"
+    assert deliver(final) == p and len(hl.log) == n_log, "a converged order planned more"
     m = hl.mirror
     # No document twice: one ticket per refund at most, public ids unique.
     assert len({t.refund_id for t in m.tickets}) == len(m.tickets)

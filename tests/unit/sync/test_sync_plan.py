@@ -19,7 +19,7 @@ from mortard.sync.actions import (
     CreateTicket, FindCustomer, LoadItems, LoadStock, Plan, SetShipping, SetStatus, UpdateLine,
 )
 from mortard.sync.apply import apply_result
-from mortard.sync.machine import _routed_units
+from mortard.sync.batch import batch, routed_units
 from mortard.sync.model import Catalog, HLine, Item, Location, Mirror, ShopifyOrder
 from mortard.sync.money import CENT
 from mortard.sync.plan import PlanInput, plan
@@ -67,6 +67,8 @@ class FakeHeartland:
     customer_id: int | None = None   # a customer FindCustomer finds, if any
     next_id: int = 1000
     max_steps: int = 200
+    batched: bool = True   # as the daemon does: fold the steps that can share a journal write (sync/batch.py)
+    batches: list[list[str]] = field(default_factory=list)   # the kinds of each journal write's mutations
 
     def run(self, order: ShopifyOrder, mirror: Mirror | None = None, s: ShopSettings = PRIORITY,
             catalog: Catalog = CATALOG) -> Run:
@@ -91,12 +93,15 @@ class FakeHeartland:
                 elif isinstance(a, FindCustomer):
                     reads.append(a)
                     mirror = replace(mirror, customer_searched=True, customer_id=self.customer_id)
+            actions = batch(inp, p) if self.batched and all(a.mutation for a in p.actions) else p.actions
             # Units routed by this plan are held (the daemon's ledger) and then committed by Heartland.
-            for unit, qty in _routed_units(p.actions, mirror).items():
+            for unit, qty in routed_units(actions, mirror).items():
                 self.stock[unit] = self.stock.get(unit, 0) - qty
                 if stock is not None:
                     stock[unit] = stock.get(unit, 0) - qty
-            for a in p.actions:
+            if any(a.mutation for a in actions):
+                self.batches.append([a.kind for a in actions])
+            for a in actions:
                 if a.mutation:
                     self.next_id += 1
                     mirror = apply_result(mirror, a, self.next_id, DIALECT)
@@ -248,7 +253,7 @@ def test_the_daemon_counts_units_placed_by_new_lines_and_by_lines_given_a_locati
     m = Mirror(lines=(HLine(1, 11, 501, 2, D("1"), D("1")), HLine(2, 12, 502, 3, D("1"), D("1"), EAST, 1)))
     actions = (AddLine(9, 13, 503, 4, D("1"), D("1"), WEST), AddLine(9, 14, 503, 1, D("1"), D("1"), None),
                UpdateLine(9, 1, location_id=EAST), UpdateLine(9, 2, qty=2), UpdateLine(9, 2, location_id=EAST))
-    assert _routed_units(actions, m) == {(503, WEST): 4, (501, EAST): 2}
+    assert routed_units(actions, m) == {(503, WEST): 4, (501, EAST): 2}
 
 
 # -- pending causes -------------------------------------------------------------------------------
@@ -627,6 +632,36 @@ def test_planning_a_converged_order_again_plans_no_mutations_and_reaches_the_sam
     assert again.mirror == first.mirror
 
 
+def test_a_new_order_takes_five_journal_writes_each_step_waiting_only_for_ids_it_needs():
+    hl = FakeHeartland()
+    r = hl.run(parse(order_payload(spec())))
+    assert r.plan.state == "invoiced"
+    lines = len(r.of(AddLine))
+    assert lines >= 2 and hl.batches == [
+        ["create_customer"], ["add_address"], ["create_order"],   # each needs the id the one before made
+        ["add_line"] * lines + ["add_tax", "add_payment", "set_status", "create_invoice"],
+        ["add_invoice_line"] * lines + ["complete_invoice"],   # these need the invoice's id
+    ]
+
+
+def test_a_pending_order_batches_nothing_past_the_verdict():
+    hl = FakeHeartland()
+    r = hl.run(parse(order_payload(spec(addresses="none"))))
+    assert r.plan.state == "pending" and "set_status" not in r.kinds
+    assert hl.batches[-1] == ["add_line"] * len(r.of(AddLine)) + ["add_tax", "add_payment"]
+
+
+@PROPERTY_SETTINGS
+@given(case=random_orders())
+def test_batching_sends_the_same_mutations_in_the_same_order_and_ends_in_the_same_state(case):
+    sp, stock, s = case
+    o = parse(order_payload(sp))
+    batched = FakeHeartland(stock=dict(stock)).run(o, s=s)
+    stepwise = FakeHeartland(stock=dict(stock), batched=False).run(o, s=s)
+    assert batched.mutations == stepwise.mutations
+    assert batched.mirror == stepwise.mirror and batched.plan == stepwise.plan
+
+
 @PROPERTY_SETTINGS
 @given(case=random_orders(), seed=st.integers(min_value=0, max_value=2 ** 16))
 def test_planning_is_deterministic_for_equal_inputs_built_in_any_order(case, seed):
@@ -655,7 +690,7 @@ def test_planning_is_deterministic_for_equal_inputs_built_in_any_order(case, see
                 stk = {k: v for k, v in stock.items() if k[0] in a.item_ids}
             elif isinstance(a, FindCustomer):
                 mirror = replace(mirror, customer_searched=True)
-        for unit, qty in _routed_units(p.actions, mirror).items():
+        for unit, qty in routed_units(p.actions, mirror).items():
             if stk is not None:
                 stk[unit] = stk.get(unit, 0) - qty
         for a in p.actions:

@@ -1,0 +1,100 @@
+"""Batching: how far past the planner's next step one journal write can reach.
+
+The planner returns the next step only (lines, then taxes, then payments, then "open", then the
+invoice...). Each batch costs a Postgres write before its first request, so the machine asks here
+for the longest run of steps it can journal at once: it applies the step to a copy of the mirror
+with stand-in ids for whatever Heartland will create, plans again, and keeps the next step's
+mutations as long as none of them needs one of those ids. The invoice lines need the invoice's id,
+so they start the next batch; "open" and the invoice itself don't, so they ride with the lines.
+
+Pure: the same inputs give the same batch, and a step joins only if the planner would plan exactly
+it once the batch's real answers are in (nothing it carries depends on an id it can't know yet).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from itertools import count
+
+from mortard.sync.actions import Action, AddLine, Plan, UpdateLine
+from mortard.sync.apply import apply_result
+from mortard.sync.model import Mirror, Stock, plain
+from mortard.sync.plan import PlanInput, plan
+
+MAX_STEPS = 8          # planner steps folded into one batch
+MAX_ACTIONS = 64       # and requests, so one journal write stays small
+
+
+def batch(inp: PlanInput, first: Plan) -> tuple[Action, ...]:
+    """`first.actions` (all mutations), extended by the steps that can be journaled with them."""
+    actions = list(first.actions)
+    stand_ins: set[int] = set()
+    ids = count(-1, -1)     # Heartland's ids are positive
+    mirror = _apply(inp.mirror, first.actions, ids, stand_ins, inp)
+    stock = _less(inp.stock, routed_units(first.actions, inp.mirror))
+    for _ in range(MAX_STEPS - 1):
+        following = plan(replace(inp, mirror=mirror, stock=stock))
+        step = following.actions
+        if (not step or not all(a.mutation for a in step) or len(actions) + len(step) > MAX_ACTIONS
+                or any(_mentions(a, stand_ins) for a in step)):
+            break
+        actions += step
+        stock = _less(stock, routed_units(step, mirror))
+        mirror = _apply(mirror, step, ids, stand_ins, inp)
+    return tuple(actions)
+
+
+def routed_units(actions: tuple[Action, ...] | list[Action], mirror: Mirror) -> dict[tuple[int, int], int]:
+    """(item, location) -> units these actions place at a location: new lines, and undistributed
+    lines given a location. Both take stock, so later steps (of this batch, or of the same run) must
+    not route those units again."""
+    out: dict[tuple[int, int], int] = {}
+    for a in actions:
+        if isinstance(a, AddLine) and a.location_id is not None:
+            unit, qty = (a.item_id, a.location_id), a.qty
+        elif isinstance(a, UpdateLine) and a.location_id is not None:
+            line = next((ln for ln in mirror.lines if ln.id == a.line_id), None)
+            if line is None or line.location_id == a.location_id:
+                continue
+            unit, qty = (line.item_id, a.location_id), (line.qty if a.qty is None else a.qty) - line.qty_invoiced
+        else:
+            continue
+        if qty > 0:
+            out[unit] = out.get(unit, 0) + qty
+    return out
+
+
+def _apply(mirror: Mirror, actions: tuple[Action, ...], ids: Iterator[int], stand_ins: set[int],
+           inp: PlanInput) -> Mirror:
+    for a in actions:
+        stand_in = next(ids)
+        stand_ins.add(stand_in)
+        mirror = apply_result(mirror, a, stand_in, inp.dialect)
+    return mirror
+
+
+def _less(stock: Stock | None, taken: dict[tuple[int, int], int]) -> Stock | None:
+    if stock is None or not taken:
+        return stock
+    out = dict(stock)
+    for unit, qty in taken.items():
+        out[unit] = out.get(unit, 0) - qty
+    return out
+
+
+def _mentions(action: Action, stand_ins: set[int]) -> bool:
+    """Whether any number in the action is a stand-in id. A negative quantity that happens to equal
+    one only ends the batch early, which is safe."""
+    return _any_stand_in(plain(action), stand_ins)
+
+
+def _any_stand_in(value: object, stand_ins: set[int]) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value in stand_ins
+    if isinstance(value, dict):
+        return any(_any_stand_in(v, stand_ins) for v in value.values())
+    if isinstance(value, list):
+        return any(_any_stand_in(v, stand_ins) for v in value)
+    return False
