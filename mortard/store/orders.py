@@ -73,8 +73,14 @@ FROM c WHERE o.shop = c.shop AND o.order_id = c.order_id
 RETURNING o.shop, o.order_id
 """
 
+# Load a claimed order, renewing its lease: the run starts now, however long it waited for a slot.
 _LOAD = f"""
-SELECT {_LOAD_COLUMNS} FROM orders o WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
+WITH o AS (
+    UPDATE orders SET lease_until = now() + make_interval(secs => $4)
+    WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
+    RETURNING *
+)
+SELECT {_LOAD_COLUMNS} FROM o
 """
 
 # What Heartland answered ($4–$9) and the documents it made ($10–$15), written by any statement
@@ -94,6 +100,19 @@ answered AS (
     WHERE EXISTS (SELECT 1 FROM {gate})
     ON CONFLICT (shop, kind, heartland_id) DO NOTHING
 )"""
+
+# A batch's journal rows, written only while this daemon holds the lease.
+_JOURNAL = """
+WITH lease AS (
+    SELECT 1 FROM orders WHERE shop = $1 AND order_id = $2 AND lease_owner = $3 AND lease_until > now()
+)
+INSERT INTO journal (shop, order_id, action, fingerprint, request)
+SELECT $1, $2, p.action, p.fingerprint, p.request
+FROM unnest($4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS p(action, fingerprint, request, n)
+WHERE EXISTS (SELECT 1 FROM lease)
+ORDER BY p.n
+RETURNING id
+"""
 
 # One step of a run: extend the lease, store the mirror, record answers, and journal the next batch
 # ($19–$21) before any of it is sent. `resolve` ($22): Heartland was re-read, so rows left open
@@ -159,31 +178,39 @@ class OrderStore:
     def __init__(self, pool: asyncpg.Pool, owner: str, lease_s: float) -> None:
         self._pool = pool
         self.owner = owner
-        self._lease_s = lease_s
+        self.lease_s = lease_s
 
     async def claim_one(self, shop: str, order_id: int) -> OrderRow | None:
         """Claim a due order and load it, or None if it isn't due or another daemon holds it."""
-        r = await self._pool.fetchrow(_CLAIM_ONE, shop, order_id, self.owner, self._lease_s)
+        r = await self._pool.fetchrow(_CLAIM_ONE, shop, order_id, self.owner, self.lease_s)
         return None if r is None else OrderRow(**dict(r))
 
     async def claim_due(self, limit: int) -> list[tuple[str, int]]:
         if limit <= 0:
             return []
-        rows = await self._pool.fetch(_CLAIM_DUE, self.owner, self._lease_s, limit)
+        rows = await self._pool.fetch(_CLAIM_DUE, self.owner, self.lease_s, limit)
         return [(r["shop"], r["order_id"]) for r in rows]
 
     async def load(self, shop: str, order_id: int) -> OrderRow:
-        r = await self._pool.fetchrow(_LOAD, shop, order_id, self.owner)
+        r = await self._pool.fetchrow(_LOAD, shop, order_id, self.owner, self.lease_s)
         if r is None:
             raise LeaseLost(f"{shop}/{order_id}")
         return OrderRow(**dict(r))
+
+    async def journal(self, shop: str, order_id: int, planned: list[Planned]) -> list[int]:
+        """Journal `planned` (ids in order) under a lease check; the order's row is not written."""
+        rows = await self._pool.fetch(_JOURNAL, shop, order_id, self.owner, [p.action for p in planned],
+                                      [p.fingerprint for p in planned], [RawJson(p.request) for p in planned])
+        if len(rows) != len(planned):
+            raise LeaseLost(f"{shop}/{order_id}")
+        return sorted(r["id"] for r in rows)
 
     async def record(self, shop: str, order_id: int, *, outcomes: list[Outcome], planned: list[Planned],
                      mirror: dict[str, Any] | None, heartland_order_id: int | None,
                      mirror_dirty: bool | None = None, resolve: bool = False) -> list[int]:
         """Record answers and the mirror, and journal `planned` (ids in order): one round trip."""
         row = await self._pool.fetchrow(
-            _RECORD, shop, order_id, self.owner, *_answer_args(outcomes), self._lease_s, mirror,
+            _RECORD, shop, order_id, self.owner, *_answer_args(outcomes), self.lease_s, mirror,
             heartland_order_id, [p.action for p in planned], [p.fingerprint for p in planned],
             [RawJson(p.request) for p in planned], resolve, mirror_dirty)
         if not row["leased"]:

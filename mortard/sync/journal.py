@@ -2,15 +2,18 @@
 
 A journal row must be durable before its request is sent; that is the crash-safety rule. What
 Heartland answered need not be: if it is lost in a crash the row is still `sent`, and the next run
-reads Heartland before it plans (`read_mirror`). So answers wait here, in memory, and are written
-by the next statement that has to reach Postgres anyway: the next batch's journal rows, a refreshed
-mirror, or the order's finish. One round trip per batch of planned mutations instead of two per
-mutation (bench/pipeline.py).
+reads Heartland before it plans (`read_mirror`). So answers wait here, in memory, together with the
+mirror they produced, and are written with it when the run ends (the finish), when Heartland is
+re-read, or when the order's lease is renewed. Each batch in between costs one small statement (its
+journal rows, under a lease check) and leaves the order's row alone: one round trip per batch instead
+of two per mutation, and a fifth of the row rewrites (bench/pipeline.py).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,6 +55,10 @@ class Outcome:
 
 
 class JournalStore(Protocol):
+    lease_s: float
+
+    async def journal(self, shop: str, order_id: int, planned: list[Planned]) -> list[int]: ...
+
     async def record(self, shop: str, order_id: int, *, outcomes: list[Outcome], planned: list[Planned],
                      mirror: dict[str, Any] | None, heartland_order_id: int | None,
                      mirror_dirty: bool | None, resolve: bool) -> list[int]: ...
@@ -59,16 +66,24 @@ class JournalStore(Protocol):
 
 @dataclass
 class RunJournal:
-    """One order run's view of its journal: answers buffered until the next durable write."""
+    """One order run's view of its journal: answers buffered, with their mirror, until it is written."""
 
     store: JournalStore
     shop: str
     order_id: int
+    clock: Callable[[], float] = time.monotonic
     pending: list[Outcome] = field(default_factory=list)
+    leased_at: float = field(default=0.0)   # when the lease was last taken or renewed
+
+    def __post_init__(self) -> None:
+        self.leased_at = self.clock()   # runs start right after the claim
 
     async def begin(self, actions: tuple[Action, ...] | list[Action], mirror: Mirror) -> list[int]:
-        """Journal a batch (and write what is pending, with the mirror as it stands). Raises LeaseLost."""
-        return await self._write([planned(a) for a in actions], mirror)
+        """Journal a batch before it is sent. Raises LeaseLost."""
+        rows = [planned(a) for a in actions]
+        if self.clock() - self.leased_at < self.store.lease_s / 3:
+            return await self.store.journal(self.shop, self.order_id, rows)
+        return await self._write(rows, mirror)   # a third of the lease gone: renew it, and store the mirror
 
     async def resolve(self, mirror: Mirror) -> None:
         """Heartland was re-read: every open row is accounted for by `mirror`."""
@@ -98,6 +113,7 @@ class RunJournal:
 
     async def _write(self, rows: list[Planned], mirror: Mirror, *, resolve: bool = False) -> list[int]:
         outcomes = self.pending
+        self.leased_at = self.clock()
         ids = await self.store.record(
             self.shop, self.order_id, outcomes=outcomes, planned=rows, mirror=mirror.to_json(),
             heartland_order_id=mirror.order_id,
