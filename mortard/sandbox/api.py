@@ -10,7 +10,7 @@ from aiohttp import web
 
 from mortard.sandbox import records, render, sales
 from mortard.sandbox.errors import ApiError, bad_request, not_found
-from mortard.sandbox.filters import filter_rows, paginate, prefilter, select
+from mortard.sandbox.filters import filter_rows, paginate, pinned, prefilter, select
 from mortard.sandbox.jsonio import dumps, loads
 from mortard.sandbox.state import Account
 from mortard.sandbox.values import require_object
@@ -61,6 +61,7 @@ def _get(table: dict[int, Any], ident: int, what: str) -> Any:
 
 
 def _list(request: web.Request, objects: Any, rendered: Callable[[Any], dict[str, Any]]) -> web.Response:
+    """`objects`: a `Table` (narrowed through its index where the query allows) or any iterable."""
     candidates = prefilter(objects, request.query, _FAST_FIELDS)
     return _ok(select([rendered(o) for o in candidates], request.query))
 
@@ -68,7 +69,7 @@ def _list(request: web.Request, objects: Any, rendered: Callable[[Any], dict[str
 # locations, items, inventory ----------------------------------------------------------------------
 async def list_locations(request: web.Request) -> web.Response:
     stations = "stations" in _includes(request)
-    return _list(request, _account(request).locations.values(),
+    return _list(request, _account(request).locations,
                  lambda loc: render.location(loc, stations=stations))
 
 
@@ -82,7 +83,7 @@ async def list_stations(request: web.Request) -> web.Response:
 
 
 async def list_items(request: web.Request) -> web.Response:
-    return _list(request, _account(request).items.values(), render.item)
+    return _list(request, _account(request).items, render.item)
 
 
 async def get_item(request: web.Request) -> web.Response:
@@ -93,7 +94,7 @@ async def inventory_values(request: web.Request) -> web.Response:
     group = request.query.getall("group[]", []) or ["item_id", "location_id"]
     if not set(group) <= {"item_id", "location_id"}:
         raise bad_request("group[] may be item_id and/or location_id")
-    rows = filter_rows(_account(request).inventory_rows(), request.query)
+    rows = filter_rows(_inventory_scope(_account(request), request.query), request.query)
     sums: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[g] for g in group)
@@ -106,9 +107,18 @@ async def inventory_values(request: web.Request) -> web.Response:
     return _ok(paginate(out, request.query))
 
 
+def _inventory_scope(account: Account, query: Any) -> list[dict[str, Any]]:
+    """Inventory rows for just the items and locations the query pins down (the daemon asks for a
+    few `item_id`s); `filter_rows` still applies the whole query to them."""
+    pins = pinned(query, ("item_id", "location_id"))
+    items = account.items.lookup("id", pins["item_id"]) if "item_id" in pins else None
+    locations = account.locations.lookup("id", pins["location_id"]) if "location_id" in pins else None
+    return account.inventory_rows(items, locations)
+
+
 # customers, addresses, payment types, custom fields -----------------------------------------------
 async def list_customers(request: web.Request) -> web.Response:
-    return _list(request, _account(request).customers.values(), render.customer)
+    return _list(request, _account(request).customers, render.customer)
 
 
 async def create_customer(request: web.Request) -> web.Response:
@@ -129,7 +139,8 @@ async def update_customer(request: web.Request) -> web.Response:
 async def list_addresses(request: web.Request) -> web.Response:
     account = _account(request)
     customer = _get(account.customers, _id(request), "customer")
-    mine = [a for a in account.addresses.values() if a.customer_id == customer.id]
+    mine = [a for a in account.addresses.lookup("customer_id", [customer.id])
+            if a.customer_id == customer.id]
     return _list(request, mine, render.address)
 
 
@@ -180,7 +191,7 @@ def _order(request: web.Request) -> Any:
 
 async def list_orders(request: web.Request) -> web.Response:
     lines = "lines" in _includes(request)
-    return _list(request, _account(request).orders.values(), lambda o: render.order(o, lines=lines))
+    return _list(request, _account(request).orders, lambda o: render.order(o, lines=lines))
 
 
 async def create_order(request: web.Request) -> web.Response:
@@ -257,7 +268,7 @@ def _invoice(request: web.Request) -> Any:
 
 async def list_invoices(request: web.Request) -> web.Response:
     account, lines = _account(request), "lines" in _includes(request)
-    return _list(request, account.invoices.values(), lambda i: render.invoice(i, account, lines=lines))
+    return _list(request, account.invoices, lambda i: render.invoice(i, account, lines=lines))
 
 
 async def create_invoice(request: web.Request) -> web.Response:
@@ -291,7 +302,7 @@ def _ticket(request: web.Request) -> Any:
 
 async def list_tickets(request: web.Request) -> web.Response:
     account, lines = _account(request), "lines" in _includes(request)
-    return _list(request, account.tickets.values(), lambda t: render.ticket(t, account, lines=lines))
+    return _list(request, account.tickets, lambda t: render.ticket(t, account, lines=lines))
 
 
 async def create_ticket(request: web.Request) -> web.Response:

@@ -79,7 +79,8 @@ def account_snapshot(sandbox: Sandbox, account: Account) -> dict[str, Any]:
         "invoices": [render.invoice(i, account, lines=True) for i in account.invoices.values()],
         "tickets": tickets,
         "customers": [{**render.customer(c), "addresses": [
-            render.address(a) for a in account.addresses.values() if a.customer_id == c.id]}
+            render.address(a) for a in account.addresses.lookup("customer_id", [c.id])
+            if a.customer_id == c.id]}
             for c in account.customers.values()],
         "payment_types": [render.payment_type(p) for p in account.payment_types.values()],
         "inventory": [{**row, "item": account.items[row["item_id"]].public_id,

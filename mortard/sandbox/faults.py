@@ -30,6 +30,12 @@ class FaultSettings:
     drop_rate: float = 0.0                # share of mutations performed, then the connection dropped
     routes: tuple[str, ...] = ()          # fnmatch patterns ("POST /api/sales/*") the rates apply to
 
+    @property
+    def quiet(self) -> bool:
+        """No rate limit and nothing random: every request just gets `latency_ms`."""
+        return (self.rate_limit_rps is None and not self.jitter_ms and not self.error_rate
+                and not self.timeout_rate and not self.drop_rate)
+
     def matches(self, route: str) -> bool:
         return not self.routes or any(fnmatch.fnmatchcase(route, p) for p in self.routes)
 
@@ -104,6 +110,7 @@ class Faults:
         self.overrides: dict[str, dict[str, Any]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._randoms: dict[str, random.Random] = {}
+        self._effective: dict[str, FaultSettings] = {}  # settings() per account, until update()
         if config:
             self.update(config)
 
@@ -130,9 +137,14 @@ class Faults:
             self.seed = seed
             self._randoms.clear()
         self._buckets.clear()
+        self._effective.clear()
 
     def settings(self, account: str) -> FaultSettings:
-        return replace(self.global_settings, **self.overrides.get(account, {}))
+        settings = self._effective.get(account)
+        if settings is None:
+            settings = replace(self.global_settings, **self.overrides.get(account, {}))
+            self._effective[account] = settings
+        return settings
 
     def snapshot(self, accounts: list[str]) -> dict[str, Any]:
         return {"seed": self.seed, "global": self.global_settings.as_dict(),
@@ -142,12 +154,13 @@ class Faults:
 
     def decide(self, account: str, method: str, route: str) -> Decision:
         s = self.settings(account)
+        if s.quiet:  # the common case; draws nothing, so the random streams are unaffected
+            return Decision(delay=s.latency_ms / 1000) if s.latency_ms else _NO_FAULT
         if s.rate_limit_rps is not None:
-            bucket = self._buckets.setdefault(account, _Bucket(self._clock))
-            wait = bucket.take(s.rate_limit_rps, s.rate_limit_burst)
+            wait = self._bucket(account).take(s.rate_limit_rps, s.rate_limit_burst)
             if wait > 0:
                 return Decision(retry_after=max(1, math.ceil(wait)) if math.isfinite(wait) else 60)
-        rng = self._randoms.setdefault(account, random.Random(f"{self.seed}:{account}"))
+        rng = self._random(account)
         delay = (s.latency_ms + (rng.uniform(0, s.jitter_ms) if s.jitter_ms else 0.0)) / 1000
         if not s.matches(f"{method} {route}"):
             return Decision(delay=delay)
@@ -158,3 +171,18 @@ class Faults:
         if method in MUTATING and s.drop_rate and rng.random() < s.drop_rate:
             return Decision(delay=delay, drop=True)
         return Decision(delay=delay)
+
+    def _bucket(self, account: str) -> _Bucket:
+        bucket = self._buckets.get(account)
+        if bucket is None:
+            bucket = self._buckets[account] = _Bucket(self._clock)
+        return bucket
+
+    def _random(self, account: str) -> random.Random:
+        rng = self._randoms.get(account)  # seeding a Random is costly: once per account and seed
+        if rng is None:
+            rng = self._randoms[account] = random.Random(f"{self.seed}:{account}")
+        return rng
+
+
+_NO_FAULT = Decision()

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from mortard.sandbox.errors import bad_request
+from mortard.sandbox.table import Table
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -58,7 +59,7 @@ def field_value(row: Row, key: str) -> Any:
 
 
 def _field_matches(value: Any, spec: Any) -> bool:
-    if not (isinstance(spec, dict) and spec and all(k.startswith("$") for k in spec)):
+    if not _is_operator_spec(spec):
         return _equal(value, spec)
     for op, operand in spec.items():
         if op == "$eq":
@@ -113,20 +114,122 @@ def filter_rows(rows: Iterable[Row], query: Any, *, extra_reserved: Iterable[str
             and (not text or any(text in v.lower() for v in r.values() if isinstance(v, str)))]
 
 
-def prefilter(objects: Iterable[T], query: Any, fields: Iterable[str]) -> list[T]:
+def prefilter(objects: Iterable[T] | Table[T], query: Any, fields: Iterable[str]) -> list[T]:
     """Cheaply narrow records before rendering them, on plain attributes that render unchanged.
 
-    Only a speed-up: `filter_rows` still checks the rendered rows afterwards.
+    A `Table` is first narrowed through its index when an equality term allows it. Only a
+    speed-up: `filter_rows` still checks the rendered rows afterwards.
     """
-    narrowing = []
-    for cond in _conditions(query, ()):
-        for part in cond if isinstance(cond, list) else [cond]:
-            if isinstance(part, dict):
-                narrowing += [(k, v) for k, v in part.items() if k in fields]
-    objs = list(objects)
+    conds = _conditions(query, ())
+    narrowing = [(k, v) for k, v in _and_terms(conds) if k in fields]
+    objs = _candidates(objects, conds, narrowing)
     for key, spec in narrowing:
         objs = [o for o in objs if _field_matches(getattr(o, key), spec)]
     return objs
+
+
+def _candidates(objects: Iterable[T] | Table[T], conds: list[Any],
+                terms: list[tuple[str, Any]]) -> list[T]:
+    if not isinstance(objects, Table):
+        return list(objects)
+    if _scan_cannot_fail(objects, conds, terms):
+        for key, spec in terms:
+            keys = equality_keys(spec)
+            if keys is not None and objects.indexes(key):
+                return objects.lookup(key, keys)
+    return list(objects.values())
+
+
+def _scan_cannot_fail(table: Table[Any], conds: list[Any], terms: list[tuple[str, Any]]) -> bool:
+    """Records skipped through the index are never looked at, so that is only the same as a scan
+    when the scan would not fail on them: a malformed filter, or a term on an attribute these
+    records lack (e.g. `status` on customers), fails on the first record looked at."""
+    sample = next(iter(table.values()), None)  # a table holds one record type
+    return (sample is not None and all(hasattr(sample, key) for key, _ in terms)
+            and all(well_formed(c) for c in conds))
+
+
+def pinned(query: Any, fields: Iterable[str]) -> dict[str, set[Any]]:
+    """For each of `fields` that a top-level equality or `$in` term pins down: the plain values it
+    can have in matching rows (see `equality_keys`). Fields left free are absent."""
+    conds = _conditions(query, ())
+    if not all(well_formed(c) for c in conds):
+        return {}
+    pins: dict[str, set[Any]] = {}
+    for key, spec in _and_terms(conds):
+        if key in fields and key not in pins:
+            keys = equality_keys(spec)
+            if keys is not None:
+                pins[key] = keys
+    return pins
+
+
+def _and_terms(conds: list[Any]) -> list[tuple[str, Any]]:
+    """The `(field, spec)` terms every matching row must satisfy (top-level ANDs only)."""
+    terms = []
+    for cond in conds:
+        for part in cond if isinstance(cond, list) else [cond]:
+            if isinstance(part, dict):
+                terms += list(part.items())
+    return terms
+
+
+def equality_keys(spec: Any) -> set[Any] | None:
+    """Every str, int or None value that satisfies field condition `spec`, following `_equal`'s
+    coercion ("5" and 5 are equal both ways); None when `spec` is not an equality or `$in`."""
+    if not _is_operator_spec(spec):
+        return _literal_keys(spec)
+    if "$eq" in spec:
+        return _literal_keys(spec["$eq"])
+    if isinstance(spec.get("$in"), list):
+        keys: set[Any] = set()
+        for literal in spec["$in"]:
+            more = _literal_keys(literal)
+            if more is None:
+                return None
+            keys |= more
+        return keys
+    return None
+
+
+def _literal_keys(literal: Any) -> set[Any] | None:
+    if literal is None:
+        return {None}
+    if type(literal) is int:
+        return {literal, str(literal)}
+    if type(literal) is str:
+        try:
+            return {literal, int(literal)}
+        except ValueError:
+            return {literal}
+    return None  # bool, Decimal, lists, objects: rare, not worth reasoning about
+
+
+def well_formed(cond: Any) -> bool:
+    """Can `matches` evaluate `cond` on any row without raising? Only then may rows be skipped
+    unseen: a malformed filter must fail (or not) exactly as a full scan would."""
+    if isinstance(cond, list):
+        return all(well_formed(c) for c in cond)
+    if not isinstance(cond, dict):
+        return False
+    for key, spec in cond.items():
+        if key in ("$or", "$and"):
+            ok = isinstance(spec, list) and all(well_formed(c) for c in spec)
+        elif key.startswith("$"):
+            ok = False
+        else:
+            ok = not _is_operator_spec(spec) or all(_known_op(op, arg) for op, arg in spec.items())
+        if not ok:
+            return False
+    return True
+
+
+def _is_operator_spec(spec: Any) -> bool:
+    return isinstance(spec, dict) and bool(spec) and all(k.startswith("$") for k in spec)
+
+
+def _known_op(op: str, operand: Any) -> bool:
+    return op in ("$eq", "$neq") or op in _COMPARE or (op == "$in" and isinstance(operand, list))
 
 
 def _conditions(query: Any, extra_reserved: Iterable[str]) -> list[Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 CENT = Decimal("0.01")
@@ -19,15 +20,23 @@ def dumps(value: Any) -> str:
 
 
 def _write(value: Any, out: list[str]) -> None:
-    if isinstance(value, Decimal):
+    # Exact types first: the common cases, written as json.dumps would (`_quote` is what it uses
+    # for a str) without its per-call overhead. Anything else takes the general path below.
+    kind = type(value)
+    if kind is str:
+        out.append(_quote(value))
+    elif kind is int:
+        out.append(int.__repr__(value))
+    elif value is None:
+        out.append("null")
+    elif value is True or value is False:
+        out.append("true" if value else "false")
+    elif isinstance(value, Decimal):
         out.append(format(value.quantize(CENT), "f"))
     elif isinstance(value, dict):
         out.append("{")
         for i, (key, item) in enumerate(value.items()):
-            if i:
-                out.append(", ")
-            out.append(json.dumps(str(key)))
-            out.append(": ")
+            out.append(f"{', ' if i else ''}{_quote(str(key))}: ")
             _write(item, out)
         out.append("}")
     elif isinstance(value, (list, tuple)):

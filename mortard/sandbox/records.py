@@ -20,9 +20,12 @@ def create_customer(account: Account, body: dict[str, Any]) -> Customer:
 
 
 def update_customer(account: Account, customer: Customer, body: dict[str, Any]) -> None:
-    for key in _CUSTOMER_FIELDS:
-        if key in body:
-            setattr(customer, key, text(body, key))
+    try:
+        for key in _CUSTOMER_FIELDS:
+            if key in body:
+                setattr(customer, key, text(body, key))
+    finally:  # a refused field leaves the earlier ones set, so refile even then
+        account.customers.reindex(customer)  # email and phone are looked up by index
 
 
 def create_address(account: Account, customer: Customer, body: dict[str, Any]) -> Address:

@@ -116,8 +116,10 @@ def _require_editable(account: Account, order: Order) -> None:
 
 
 def _touch(account: Account, order: Order) -> None:
+    """Every change to an order or its lines ends here: refresh its lookups and committed stock."""
     order.updated_at = now_iso()
-    account.changed()
+    account.orders.reindex(order)
+    account.changed(order)
 
 
 def _maybe_close(account: Account, order: Order) -> None:

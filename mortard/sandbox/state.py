@@ -6,12 +6,14 @@ Pure data and arithmetic; the sales rules (what an order, invoice or ticket may 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from mortard.heartland.dialect import Dialect
+from mortard.sandbox.table import Table
 
 ZERO = Decimal("0.00")
 
@@ -261,19 +263,21 @@ class Account:
         self.token = token
         self.dialect = dialect
         self.rules = rules
-        self.locations: dict[int, Location] = {}
+        # Tables index the attributes that collection filters look records up by (see table.py).
+        self.locations: Table[Location] = Table("id")
         self.stations: dict[int, Station] = {}
-        self.items: dict[int, Item] = {}
-        self.customers: dict[int, Customer] = {}
-        self.addresses: dict[int, Address] = {}
+        self.items: Table[Item] = Table("id", "public_id")
+        self.customers: Table[Customer] = Table("id", "email", "phone")
+        self.addresses: Table[Address] = Table("id", "customer_id")
         self.custom_fields: dict[int, CustomField] = {}
         self.payment_types: dict[int, PaymentType] = {}
-        self.orders: dict[int, Order] = {}
-        self.invoices: dict[int, Invoice] = {}
-        self.tickets: dict[int, Ticket] = {}
+        self.orders: Table[Order] = Table("id", "public_id", "customer_id")
+        self.invoices: Table[Invoice] = Table("id", "order_id", "customer_id")
+        self.tickets: Table[Ticket] = Table("id", "public_id", "customer_id")
         self.on_hand: dict[tuple[int, int], int] = defaultdict(int)
         self._last_ids: dict[str, int] = defaultdict(int)
-        self._committed: dict[tuple[int, int], int] | None = None
+        self._committed: dict[tuple[int, int], int] = {}         # (item, location) -> qty, all open orders
+        self._holds: dict[int, dict[tuple[int, int], int]] = {}  # order id -> its share of _committed
 
     # ids -----------------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
@@ -288,33 +292,51 @@ class Account:
         return ident
 
     # stock ---------------------------------------------------------------------------------------
-    def changed(self) -> None:
-        """Call after any change to orders or lines: committed stock is derived and cached."""
-        self._committed = None
+    def changed(self, order: Order) -> None:
+        """Call after any change to an order or its lines: moves the order's share of committed stock."""
+        for key, qty in self._holds.pop(order.id, {}).items():
+            self._commit(key, -qty)
+        holds = self._order_holds(order)
+        for key, qty in holds.items():
+            self._commit(key, qty)
+        if holds:
+            self._holds[order.id] = holds
+
+    def _order_holds(self, order: Order) -> dict[tuple[int, int], int]:
+        """What an order commits: the uninvoiced qty of its tracked, distributed lines while open."""
+        holds: dict[tuple[int, int], int] = defaultdict(int)
+        if order.status != self.dialect.status_open:
+            return holds
+        for line in order.lines.values():
+            item = self.items.get(line.item_id)
+            if line.ship_from_location_id is None or item is None or not item.track_inventory:
+                continue
+            if line.remaining > 0:
+                holds[(line.item_id, line.ship_from_location_id)] += line.remaining
+        return holds
+
+    def _commit(self, key: tuple[int, int], qty: int) -> None:
+        total = self._committed.get(key, 0) + qty
+        if total:
+            self._committed[key] = total
+        else:
+            del self._committed[key]
 
     def committed(self) -> dict[tuple[int, int], int]:
-        if self._committed is None:
-            totals: dict[tuple[int, int], int] = defaultdict(int)
-            for order in self.orders.values():
-                if order.status != self.dialect.status_open:
-                    continue
-                for line in order.lines.values():
-                    item = self.items.get(line.item_id)
-                    if line.ship_from_location_id is None or item is None or not item.track_inventory:
-                        continue
-                    if line.remaining > 0:
-                        totals[(line.item_id, line.ship_from_location_id)] += line.remaining
-            self._committed = dict(totals)
+        """Committed qty by (item, location); only keys with some. Read-only."""
         return self._committed
 
-    def inventory_rows(self) -> list[dict[str, Any]]:
-        """One row per tracked item and location, in (item, location) order."""
-        committed = self.committed()
+    def inventory_rows(self, items: Iterable[Item] | None = None,
+                       locations: Iterable[Location] | None = None) -> list[dict[str, Any]]:
+        """One row per tracked item and location, in (item, location) order; `items` and `locations`
+        (each in table order) narrow it to those."""
+        committed = self._committed
+        location_ids = list(self.locations) if locations is None else [loc.id for loc in locations]
         rows = []
-        for item in self.items.values():
+        for item in self.items.values() if items is None else items:
             if not item.track_inventory:
                 continue
-            for location_id in self.locations:
+            for location_id in location_ids:
                 key = (item.id, location_id)
                 on_hand = self.on_hand.get(key, 0)
                 held = committed.get(key, 0)
