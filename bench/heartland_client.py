@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _stack as S  # noqa: E402
 from mortard.heartland import HeartlandAccount, HeartlandClient  # noqa: E402
 from mortard.heartland.errors import HeartlandError  # noqa: E402
+from mortard.ops import eventloop  # noqa: E402
 
 ACCOUNT = "acme"
 TOKEN = "sandbox-token-acme"
@@ -77,7 +78,8 @@ class Mix:
 
 
 def make_client(url: str, *, rate: float, burst: int, concurrency: int,
-                session: aiohttp.ClientSession) -> HeartlandClient:
+                session: aiohttp.ClientSession | None = None) -> HeartlandClient:
+    """A client as the daemon makes it: with its own session unless one is given."""
     account = HeartlandAccount(name=ACCOUNT, token=TOKEN, base_url=f"{url}/{ACCOUNT}/api/",
                                rate_per_second=rate, burst=burst, max_concurrency=concurrency,
                                initial_concurrency=concurrency, request_timeout=10.0)
@@ -98,8 +100,7 @@ async def run_workers(mix: Mix, workers: int, until: float, max_requests: int) -
 
 
 async def unlimited(args: argparse.Namespace, sandbox: S.SandboxProc) -> list[tuple[str, Any, str]]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency)) as session:
-        client = make_client(sandbox.url, rate=1e6, burst=10_000, concurrency=args.concurrency, session=session)
+    async with make_client(sandbox.url, rate=1e6, burst=10_000, concurrency=args.concurrency) as client:
         mix = Mix(client, args.seed)
         # short warm-up (connections, caches)
         await run_workers(mix, args.concurrency, time.perf_counter() + 1.0, 10**9)
@@ -231,7 +232,7 @@ def main() -> None:
     S.quiet_logs("error")
     with S.Servers(with_postgres=False, with_kafka=False, with_sandbox=True) as servers:
         assert servers.sandbox is not None
-        asyncio.run(main_async(args, servers.sandbox))
+        eventloop.run(main_async(args, servers.sandbox))   # the loop the daemon runs on
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import _stack as S  # noqa: E402
 from mortard.config import KafkaConfig  # noqa: E402
 from mortard.consume.consumer import InboxConsumer  # noqa: E402
 from mortard.store.db import create_pool  # noqa: E402
+from mortard.ops import eventloop  # noqa: E402
 
 GOAL = 2000.0
 
@@ -154,7 +155,7 @@ def main() -> None:
     with S.Servers(broker_kind=args.broker) as servers:
         print(f"servers up: postgres {servers.pg.url if servers.pg else '-'}, "
               f"noida {servers.broker.bootstrap if servers.broker else '-'}", flush=True)
-        asyncio.run(run(args, servers))
+        eventloop.run(run(args, servers))   # the loop the daemon runs on
 
 
 if __name__ == "__main__":

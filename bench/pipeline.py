@@ -215,6 +215,8 @@ async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], pr
     rng = random.Random(args.seed)
     shops = [S.shop_of(n) for n in names]
     db_url = await S.fresh_database(servers.pg.url)
+    if not args.pg_tcp and (socket_url := servers.pg.socket_url(db_url.rpartition("/")[2])):
+        db_url = socket_url   # a Postgres on the same machine is reached over its Unix socket
     topic = f"orders-{uuid.uuid4().hex[:8]}"
     await S.create_topic(servers.broker.bootstrap, topic, 8)
     ops_port = free_port()
@@ -349,7 +351,8 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
              + (f"sandbox limit {args.rate_limit:g} req/s/account (burst {args.burst}), daemon at "
                 f"{args.rate_limit:g} req/s burst {args.client_burst or args.burst}" if limited else "no rate limit"))
     S.print_table(title, table)
-    print(f"conditions: {S.conditions()}; broker {args.broker}; daemon max_orders_in_flight={args.in_flight}, "
+    print(f"conditions: {S.conditions()}; broker {args.broker}; Postgres over {'TCP' if args.pg_tcp else 'its Unix socket'}; "
+          f"daemon max_orders_in_flight={args.in_flight}, "
           f"account max_concurrency={args.max_concurrency}")
     if args.pg_statements:
         await print_pg_statements(pool, n)
@@ -445,6 +448,8 @@ def main() -> None:
     p.add_argument("--cprofile", default=None, metavar="OUT",
                    help="run the daemon under cProfile timed by CPU (bench/_cpuprofile.py); pstats to OUT at exit. "
                         "It slows the daemon, so read its shares, not the rates")
+    p.add_argument("--pg-tcp", action="store_true",
+                   help="connect the daemon to Postgres over loopback TCP instead of its Unix socket")
     p.add_argument("--pg-statements", action="store_true",
                    help="load pg_stat_statements and print Postgres's time per statement kind")
     p.add_argument("--py-spy-sandbox", default=None, metavar="OUT",

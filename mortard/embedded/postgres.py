@@ -55,6 +55,12 @@ class EmbeddedPostgres:
             raise RuntimeError("postgres is not started")
         return self._url
 
+    def socket_url(self, database: str = "postgres") -> str | None:
+        """The URL over the server's Unix socket (cheaper than loopback TCP), when it has one here."""
+        if self._embedded is not None or self._url is None or self.base_dir is None:
+            return None
+        return f"postgresql://postgres@/{database}?host={self.base_dir}&port={self.port}"
+
     @property
     def data_dir(self) -> Path:
         assert self.base_dir is not None

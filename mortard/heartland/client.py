@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _json
 from ._filter import F, Filter
@@ -112,8 +112,11 @@ class RetryPolicy:
 @dataclass(frozen=True, slots=True)
 class _Response:
     status: int
-    headers: CIMultiDict[str]
+    headers: CIMultiDictProxy[str] | CIMultiDict[str]
     body: bytes
+
+
+_JSON_BODY = {"Content-Type": "application/json"}
 
 
 # ---------------------------------------------------------------------------------------- client
@@ -156,18 +159,19 @@ class HeartlandClient:
     async def _send(self, method: str, url: str, params: list[tuple[str, str]], body: bytes | None) -> _Response:
         """The only place that does HTTP."""
         if self._session is None:
-            self._session = aiohttp.ClientSession()
-        headers = {
-            "Authorization": f"Bearer {self.account.token.reveal()}",
-            "Accept": "application/json",
-        }
+            # Our own session carries the account's headers and timeout, and keeps no cookies (the API
+            # authenticates by token): less work per request than passing them every time.
+            self._session = aiohttp.ClientSession(headers=self._headers(), timeout=self._timeout,
+                                                  cookie_jar=aiohttp.DummyCookieJar())
+        per_request: dict[str, Any] = {} if self._owns_session else {"headers": self._headers(), "timeout": self._timeout}
         if body is not None:
-            headers["Content-Type"] = "application/json"
-        async with self._session.request(
-            method, url, params=params or None, data=body, headers=headers,
-            timeout=self._timeout, allow_redirects=False,
-        ) as resp:
-            return _Response(resp.status, CIMultiDict(resp.headers), await resp.read())
+            per_request["headers"] = {**per_request.get("headers", {}), **_JSON_BODY}
+        async with self._session.request(method, url, params=params or None, data=body, allow_redirects=False,
+                                         **per_request) as resp:
+            return _Response(resp.status, resp.headers, await resp.read())
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.account.token.reveal()}", "Accept": "application/json"}
 
     # ------------------------------------------------------------------------------ request core
     async def _request(
