@@ -119,8 +119,23 @@ def load_avg() -> str:
 _START_LOAD = load_avg()
 
 
+def calibration_s() -> float:
+    """CPU seconds for a fixed pure-Python loop. This VM's cores run it up to a third slower or faster
+    from one minute to the next, depending on what its host is doing, and every CPU-per-unit figure
+    moves with it: quote it with them."""
+    t0 = time.process_time()
+    total = 0
+    for i in range(5_000_000):
+        total += i * i
+    return time.process_time() - t0
+
+
+_START_CALIBRATION = calibration_s()
+
+
 def conditions() -> str:
     return (f"{os.cpu_count()} cores, load avg {_START_LOAD} (1/5/15 min) at start, now {load_avg()}, "
+            f"CPU calibration {_START_CALIBRATION:.2f} s at start, {calibration_s():.2f} s now (lower = faster host), "
             f"Python {sys.version.split()[0]}")
 
 

@@ -266,14 +266,24 @@ class HeartlandMetricsObserver:
     A 429 is counted by `on_response` like any 4xx; the client reports it to `on_rate_limited` too.
     """
 
-    __slots__ = ("_m",)
+    __slots__ = ("_m", "_counters", "_timers")
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
+        # Labelled children, looked up once: `.labels()` costs more than the increment (every call).
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     def on_response(self, account: str, method: str, status: int | None, seconds: float) -> None:
-        self._m.heartland_requests_total.labels(account, method_label(method), status_class(status)).inc()
-        self._m.heartland_request_duration_seconds.labels(account).observe(seconds)
+        key = (account, method_label(method), status_class(status))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self._m.heartland_requests_total.labels(*key)
+        counter.inc()
+        timer = self._timers.get(account)
+        if timer is None:
+            timer = self._timers[account] = self._m.heartland_request_duration_seconds.labels(account)
+        timer.observe(seconds)
 
     def on_rate_limited(self, account: str) -> None:
         self._m.heartland_rate_limited_total.labels(account).inc()

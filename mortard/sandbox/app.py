@@ -109,7 +109,6 @@ async def _api_call(request: web.Request, handler: Handler, sandbox: Sandbox, ac
         if request.transport is not None:
             request.transport.abort()  # the reply below goes nowhere; the client sees a reset
     return response
-    return response
 
 
 async def _run(request: web.Request, handler: Handler, dialect: Dialect) -> web.StreamResponse:

@@ -13,12 +13,12 @@ it once the batch's real answers are in (nothing it carries depends on an id it 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from itertools import count
 
 from mortard.sync.actions import Action, AddLine, Plan, UpdateLine
 from mortard.sync.apply import apply_result
-from mortard.sync.model import Mirror, Stock, plain
+from mortard.sync.model import Mirror, Stock
 from mortard.sync.plan import PlanInput, plan
 
 MAX_STEPS = 8          # planner steps folded into one batch
@@ -85,16 +85,17 @@ def _less(stock: Stock | None, taken: dict[tuple[int, int], int]) -> Stock | Non
 def _mentions(action: Action, stand_ins: set[int]) -> bool:
     """Whether any number in the action is a stand-in id. A negative quantity that happens to equal
     one only ends the batch early, which is safe."""
-    return _any_stand_in(plain(action), stand_ins)
+    return _holds(action, stand_ins)
 
 
-def _any_stand_in(value: object, stand_ins: set[int]) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
+def _holds(value: object, stand_ins: set[int]) -> bool:
+    kind = type(value)
+    if kind is int:
         return value in stand_ins
-    if isinstance(value, dict):
-        return any(_any_stand_in(v, stand_ins) for v in value.values())
-    if isinstance(value, list):
-        return any(_any_stand_in(v, stand_ins) for v in value)
+    if kind is tuple or kind is list:
+        return any(_holds(v, stand_ins) for v in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return any(_holds(v, stand_ins) for v in value.values())  # type: ignore[attr-defined]
+    if is_dataclass(value) and not isinstance(value, type):
+        return any(_holds(getattr(value, f.name), stand_ins) for f in fields(value))
     return False

@@ -64,7 +64,8 @@ async def test_sigterm_drains_and_commits_offsets_then_exits_zero(
     try:
         await produce(kafka_bootstrap, topic, valid_orders(n, start=4000))
         await settle(pool, n // 2, timeout=60)
-        code, seconds = daemon.terminate(timeout=30)
+        # In a thread: the sandbox serving the draining daemon runs on this test's event loop.
+        code, seconds = await asyncio.to_thread(daemon.terminate, 30)
     finally:
         daemon.stop()
     offsets = await committed_offsets(kafka_bootstrap, f"g-{topic}", topic, 4)
