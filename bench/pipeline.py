@@ -112,6 +112,42 @@ class DaemonProc:
             return self.proc.wait()
 
 
+class DaemonGroup:
+    """N daemons in one consumer group (how mortard scales out), read as one: CPU summed, memory the
+    largest. Daemon i > 0 gets its own ops port and log."""
+
+    def __init__(self, first: DaemonProc, n: int) -> None:
+        self.members = [first]
+        for i in range(1, n):
+            port = free_port()
+            self.members.append(DaemonProc(first.cfg, {**first.env, "MORTARD_DAEMON__OPS_PORT": str(port)},
+                                           first.log.with_name(f"daemon{i}.log"), port, None))
+        self.log = first.log
+
+    @property
+    def pid(self) -> int:
+        return self.members[0].pid
+
+    def start(self) -> None:
+        for d in self.members:
+            d.start()
+
+    async def wait_ready(self, http: aiohttp.ClientSession) -> None:
+        for d in self.members:
+            await d.wait_ready(http)
+
+    def cpu(self) -> float:
+        return sum(d.cpu() for d in self.members)
+
+    def mem(self) -> dict[str, float]:
+        readings = [d.mem() for d in self.members]
+        return {k: max(r.get(k, 0.0) for r in readings) for k in readings[0]}
+
+    def stop(self) -> int | None:
+        codes = [d.stop() for d in self.members]
+        return next((c for c in codes if c not in (0, None)), codes[0])
+
+
 async def loop_lag_p99(http: aiohttp.ClientSession, port: int) -> str:
     """p99 event-loop lag from the daemon's histogram (upper bound of the bucket holding the 99th %)."""
     try:
@@ -226,7 +262,8 @@ async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], pr
     env = write_config(servers.tmp / "bench.toml", db_url=db_url, bootstrap=servers.broker.bootstrap, topic=topic,
                        sandbox_url=servers.sandbox.url, accounts=names, rate=rate, burst=burst,
                        max_concurrency=args.max_concurrency, ops_port=ops_port, in_flight=args.in_flight)
-    daemon = DaemonProc(servers.tmp / "bench.toml", env, servers.tmp / "daemon.log", ops_port, args.cprofile)
+    daemon = DaemonGroup(DaemonProc(servers.tmp / "bench.toml", env, servers.tmp / "daemon.log", ops_port,
+                                    args.cprofile), args.daemons)
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
     rc = 0
     async with aiohttp.ClientSession() as http:
@@ -249,7 +286,7 @@ async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], pr
     return rc
 
 
-async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: DaemonProc, pool: asyncpg.Pool,
+async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: DaemonGroup, pool: asyncpg.Pool,
                     http: aiohttp.ClientSession, rng: random.Random, shops: list[str], prices: dict, topic: str,
                     limited: bool, ops_port: int) -> int:
     assert servers.broker and servers.sandbox
@@ -352,7 +389,7 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
                 f"{args.rate_limit:g} req/s burst {args.client_burst or args.burst}" if limited else "no rate limit"))
     S.print_table(title, table)
     print(f"conditions: {S.conditions()}; broker {args.broker}; Postgres over {'TCP' if args.pg_tcp else 'its Unix socket'}; "
-          f"daemon max_orders_in_flight={args.in_flight}, "
+          f"{args.daemons} daemon(s), max_orders_in_flight={args.in_flight} each, "
           f"account max_concurrency={args.max_concurrency}")
     if args.pg_statements:
         await print_pg_statements(pool, n)
@@ -370,7 +407,7 @@ async def print_pg_statements(pool: asyncpg.Pool, orders: int) -> None:
         print(f"{r['ms'] / orders:7.3f} ms/order {r['calls'] / orders:6.2f} calls/order  {r['q'][:150]}")
 
 
-async def soak(args: argparse.Namespace, servers: S.Servers, daemon: DaemonProc, pool: asyncpg.Pool,
+async def soak(args: argparse.Namespace, servers: S.Servers, daemon: DaemonGroup, pool: asyncpg.Pool,
                http: aiohttp.ClientSession, rng: random.Random, shops: list[str], prices: dict, topic: str) -> int:
     assert servers.broker
     backlog = S.order_events(rng, shops, prices, args.backlog, update_share=0.3)
@@ -436,6 +473,8 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=5, help="sandbox bucket size with --rate-limit (default 5)")
     p.add_argument("--client-burst", type=int, default=0, help="daemon account burst (default = --burst)")
     p.add_argument("--max-concurrency", type=int, default=16, help="per-account max_concurrency (default 16)")
+    p.add_argument("--daemons", type=int, default=1,
+                   help="daemons in the consumer group (default 1); CPU figures are their sum")
     p.add_argument("--in-flight", type=int, default=64, help="daemon.max_orders_in_flight (default 64)")
     p.add_argument("--timeout", type=float, default=0.0,
                    help="give up waiting after this many seconds (default 300; 150 with --rate-limit)")

@@ -83,19 +83,21 @@ WITH o AS (
 SELECT {_LOAD_COLUMNS} FROM o
 """
 
-# What Heartland answered ($4–$9) and the documents it made ($10–$15), written by any statement
+# What Heartland answered ($4–$11: a request sent with other ids than journaled replaces it) and
+# the documents it made ($12–$17), written by any statement
 # that holds the order's lease (CTE `{gate}`). Parameters $1–$3: shop, order id, lease owner.
 _ANSWERS = """
 answered AS (
     UPDATE journal j SET status = a.status, heartland_id = a.heartland_id, http_status = a.http_status,
-                         error = a.error, response = a.response, finished_at = now()
-    FROM unnest($4::bigint[], $5::text[], $6::bigint[], $7::int[], $8::text[], $9::jsonb[])
-         AS a(id, status, heartland_id, http_status, error, response)
+                         error = a.error, response = a.response, finished_at = now(),
+                         request = coalesce(a.request, j.request), fingerprint = coalesce(a.fingerprint, j.fingerprint)
+    FROM unnest($4::bigint[], $5::text[], $6::bigint[], $7::int[], $8::text[], $9::jsonb[], $10::jsonb[], $11::text[])
+         AS a(id, status, heartland_id, http_status, error, response, request, fingerprint)
     WHERE j.id = a.id AND j.shop = $1 AND j.order_id = $2 AND EXISTS (SELECT 1 FROM {gate})
 ), documents AS (
     INSERT INTO heartland_documents (shop, order_id, kind, heartland_id, public_id, location_id, amount, detail)
     SELECT $1, $2, d.kind, d.heartland_id, d.public_id, d.location_id, d.amount, coalesce(d.detail, '{{}}')
-    FROM unnest($10::text[], $11::bigint[], $12::text[], $13::bigint[], $14::numeric[], $15::jsonb[])
+    FROM unnest($12::text[], $13::bigint[], $14::text[], $15::bigint[], $16::numeric[], $17::jsonb[])
          AS d(kind, heartland_id, public_id, location_id, amount, detail)
     WHERE EXISTS (SELECT 1 FROM {gate})
     ON CONFLICT (shop, kind, heartland_id) DO NOTHING
@@ -115,23 +117,23 @@ RETURNING id
 """
 
 # One step of a run: extend the lease, store the mirror, record answers, and journal the next batch
-# ($19–$21) before any of it is sent. `resolve` ($22): Heartland was re-read, so rows left open
+# ($21–$23) before any of it is sent. `resolve` ($24): Heartland was re-read, so rows left open
 # (and not answered here) are settled by the mirror.
 _RECORD = f"""
 WITH lease AS (
-    UPDATE orders SET lease_until = now() + make_interval(secs => $16), mirror = coalesce($17, mirror),
-                      heartland_order_id = coalesce($18, heartland_order_id),
-                      mirror_dirty = coalesce($23, mirror_dirty), updated_at = now()
+    UPDATE orders SET lease_until = now() + make_interval(secs => $18), mirror = coalesce($19, mirror),
+                      heartland_order_id = coalesce($20, heartland_order_id),
+                      mirror_dirty = coalesce($25, mirror_dirty), updated_at = now()
     WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
     RETURNING 1
 ), {_ANSWERS.format(gate="lease")}, resolved AS (
     UPDATE journal SET status = 'resolved', finished_at = coalesce(finished_at, now())
-    WHERE shop = $1 AND order_id = $2 AND status IN ('sent', 'ambiguous') AND $22
+    WHERE shop = $1 AND order_id = $2 AND status IN ('sent', 'ambiguous') AND $24
       AND id <> ALL($4::bigint[]) AND EXISTS (SELECT 1 FROM lease)
 ), planned AS (
     INSERT INTO journal (shop, order_id, action, fingerprint, request)
     SELECT $1, $2, p.action, p.fingerprint, p.request
-    FROM unnest($19::text[], $20::text[], $21::jsonb[]) WITH ORDINALITY AS p(action, fingerprint, request, n)
+    FROM unnest($21::text[], $22::text[], $23::jsonb[]) WITH ORDINALITY AS p(action, fingerprint, request, n)
     WHERE EXISTS (SELECT 1 FROM lease)
     ORDER BY p.n
     RETURNING id
@@ -144,31 +146,33 @@ WITH old AS (
     SELECT sync_state FROM orders WHERE shop = $1 AND order_id = $2 AND lease_owner = $3 FOR UPDATE
 ), upd AS (
     UPDATE orders SET
-        sync_state = $16,
-        state_changed_at = CASE WHEN sync_state <> $16 THEN now() ELSE state_changed_at END,
-        pending_reasons = $17, last_error = $18, done_seq = greatest(done_seq, $19),
-        attempts = CASE WHEN $20 THEN 0 ELSE attempts + 1 END,
-        next_attempt_at = $21, lease_owner = NULL, lease_until = NULL,
-        invoiced_at = CASE WHEN $16 = 'invoiced' THEN coalesce(invoiced_at, now()) ELSE invoiced_at END,
-        heartland_account = coalesce(heartland_account, $22),
-        mirror = coalesce($23, mirror), heartland_order_id = coalesce($24, heartland_order_id),
-        mirror_dirty = mirror_dirty OR $25, updated_at = now()
+        sync_state = $18,
+        state_changed_at = CASE WHEN sync_state <> $18 THEN now() ELSE state_changed_at END,
+        pending_reasons = $19, last_error = $20, done_seq = greatest(done_seq, $21),
+        attempts = CASE WHEN $22 THEN 0 ELSE attempts + 1 END,
+        next_attempt_at = $23, lease_owner = NULL, lease_until = NULL,
+        invoiced_at = CASE WHEN $18 = 'invoiced' THEN coalesce(invoiced_at, now()) ELSE invoiced_at END,
+        heartland_account = coalesce(heartland_account, $24),
+        mirror = coalesce($25, mirror), heartland_order_id = coalesce($26, heartland_order_id),
+        mirror_dirty = mirror_dirty OR $27, updated_at = now()
     WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
     RETURNING due_seq
 ), {_ANSWERS.format(gate="upd")}, h AS (
     INSERT INTO order_history (shop, order_id, kind, from_state, to_state, detail)
-    SELECT $1, $2, 'state', old.sync_state, $16, jsonb_build_object('reasons', $17::jsonb, 'error', $18::text)
-    FROM old WHERE old.sync_state <> $16 OR $18::text IS NOT NULL
+    SELECT $1, $2, 'state', old.sync_state, $18, jsonb_build_object('reasons', $19::jsonb, 'error', $20::text)
+    FROM old WHERE old.sync_state <> $18 OR $20::text IS NOT NULL
 )
 SELECT due_seq FROM upd
 """
 
 
 def _answer_args(outcomes: Sequence[Outcome]) -> list[list[Any]]:
-    """Parameters $4–$15 of `_ANSWERS`: the outcomes, then the documents, as parallel arrays."""
+    """Parameters $4–$17 of `_ANSWERS`: the outcomes, then the documents, as parallel arrays."""
     docs = [o for o in outcomes if o.document and o.heartland_id is not None]
     return [[o.journal_id for o in outcomes], [o.status for o in outcomes], [o.heartland_id for o in outcomes],
             [o.http_status for o in outcomes], [o.error for o in outcomes], [o.response for o in outcomes],
+            [None if o.sent is None else RawJson(o.sent.request) for o in outcomes],
+            [None if o.sent is None else o.sent.fingerprint for o in outcomes],
             [o.document["kind"] for o in docs], [o.heartland_id for o in docs],  # type: ignore[index]
             [o.document.get("public_id") for o in docs], [o.document.get("location_id") for o in docs],  # type: ignore[union-attr]
             [o.document.get("amount") for o in docs], [o.document.get("detail", {}) for o in docs]]  # type: ignore[union-attr]

@@ -1,19 +1,26 @@
 """Batching: how far past the planner's next step one journal write can reach.
 
 The planner returns the next step only (lines, then taxes, then payments, then "open", then the
-invoice...). Each batch costs a Postgres write before its first request, so the machine asks here
-for the longest run of steps it can journal at once: it applies the step to a copy of the mirror
-with stand-in ids for whatever Heartland will create, plans again, and keeps the next step's
-mutations as long as none of them needs one of those ids. The invoice lines need the invoice's id,
-so they start the next batch; "open" and the invoice itself don't, so they ride with the lines.
+invoice...). Each journal write costs a Postgres round trip before the first request it covers, so
+the machine asks here how far it can see: the step is applied to a copy of the mirror with stand-in
+ids for whatever Heartland will create, and the planner asked again, until it needs a read or
+reaches the end.
 
-Pure: the same inputs give the same batch, and a step joins only if the planner would plan exactly
-it once the batch's real answers are in (nothing it carries depends on an id it can't know yet).
+- `actions`: the steps that can be sent now: the first, and those after it that need none of the
+  stand-in ids (the invoice lines need the invoice's id, so they wait; "open" and the invoice itself
+  don't, so they ride with the lines).
+- `ahead`: the steps after those, planned with stand-in ids. They can't be sent as planned, but they
+  can be journaled now: once the real ids are in, the planner plans them again, and if it plans the
+  same kinds of mutation in the same order they go out under the rows written now (sync/journal.py).
+  A new order is journaled in one write this way.
+
+Pure: the same inputs give the same batch, and `actions` holds only what the planner would plan
+exactly once the batch's real answers are in (nothing in it depends on an id it can't know yet).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from itertools import count
 
 from mortard.sync.actions import Action, AddLine, Plan, UpdateLine
@@ -21,13 +28,20 @@ from mortard.sync.apply import apply_result
 from mortard.sync.model import Mirror, Stock
 from mortard.sync.plan import PlanInput, plan
 
-MAX_STEPS = 8          # planner steps folded into one batch
+MAX_STEPS = 16         # planner steps looked at for one batch (a new order takes about ten)
 MAX_ACTIONS = 64       # and requests, so one journal write stays small
 
 
-def batch(inp: PlanInput, first: Plan) -> tuple[Action, ...]:
-    """`first.actions` (all mutations), extended by the steps that can be journaled with them."""
+@dataclass(frozen=True, slots=True)
+class Batch:
+    actions: tuple[Action, ...]        # send now, in order
+    ahead: tuple[Action, ...] = ()     # journal now; planned with stand-in ids, sent once re-planned
+
+
+def batch(inp: PlanInput, first: Plan) -> Batch:
+    """`first.actions` (all mutations), extended by the steps that can be sent or journaled with them."""
     actions = list(first.actions)
+    ahead: list[Action] = []
     stand_ins: set[int] = set()
     ids = count(-1, -1)     # Heartland's ids are positive
     mirror = _apply(inp.mirror, first.actions, ids, stand_ins, inp)
@@ -35,13 +49,15 @@ def batch(inp: PlanInput, first: Plan) -> tuple[Action, ...]:
     for _ in range(MAX_STEPS - 1):
         following = plan(replace(inp, mirror=mirror, stock=stock))
         step = following.actions
-        if (not step or not all(a.mutation for a in step) or len(actions) + len(step) > MAX_ACTIONS
-                or any(_mentions(a, stand_ins) for a in step)):
+        if not step or not all(a.mutation for a in step) or len(actions) + len(ahead) + len(step) > MAX_ACTIONS:
             break
-        actions += step
+        if ahead or any(_mentions(a, stand_ins) for a in step):
+            ahead += step     # from the first step that needs a stand-in on, everything waits
+        else:
+            actions += step
         stock = _less(stock, routed_units(step, mirror))
         mirror = _apply(mirror, step, ids, stand_ins, inp)
-    return tuple(actions)
+    return Batch(tuple(actions), tuple(ahead))
 
 
 def routed_units(actions: tuple[Action, ...] | list[Action], mirror: Mirror) -> dict[tuple[int, int], int]:

@@ -32,13 +32,13 @@ async def execute(client: Any, journal: RunJournal, dialect: Dialect, mirror: Mi
     try:
         new_id, document = await _send(client, mirror, action)
     except HeartlandAmbiguous as exc:
-        journal.failed(journal_id, ambiguous=True, error=str(exc), http_status=exc.status)
+        journal.failed(journal_id, ambiguous=True, error=str(exc), http_status=exc.status, action=action)
         raise
     except HeartlandError as exc:
         journal.failed(journal_id, ambiguous=False, error=str(exc), http_status=exc.status,
-                       response={"error": exc.code, "message": exc.message, "details": exc.details})
+                       response={"error": exc.code, "message": exc.message, "details": exc.details}, action=action)
         raise
-    journal.answered(journal_id, new_id, document)
+    journal.answered(journal_id, new_id, document, action)
     return apply_result(mirror, action, new_id, dialect)
 
 

@@ -181,15 +181,16 @@ class OrderMachine:
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, order, mirror, action)
                     continue
-                actions = batch(inp, p)
+                planned = batch(inp, p)
+                actions = planned.actions
                 # Hold the routed units before the first await, so no other order routes to them.
                 for unit, qty in routed_units(actions, mirror).items():
                     self._ledger.reserve(key, {unit: qty})
                     if stock is not None:
                         stock[unit] = stock.get(unit, 0) - qty
-                # A batch is journaled in one write before its first request; its mutations then
-                # run in order, their answers recorded with the next write (sync/journal.py).
-                ids = await run.journal.begin(actions, mirror)
+                # A batch is journaled (perhaps ahead, with an earlier batch) before its first
+                # request; its mutations then run in order, their answers recorded later (sync/journal.py).
+                ids = await run.journal.begin(actions, mirror, planned.ahead)
                 for n, act in enumerate(actions):
                     started = time.perf_counter()
                     try:

@@ -46,6 +46,18 @@ async def watched_sandbox(pool) -> AsyncIterator[tuple[str, dict]]:
     await runner.cleanup()
 
 
+def _ints(value: object) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _ints(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _ints(v)]
+    return []
+
+
 def two_line_order(order_id: int) -> dict:
     return order_payload(OrderSpec(order_id, order_id, [LineSpec("SKU-0002", 1, Decimal("116.00")),
                                                          LineSpec("SKU-0003", 1, Decimal("24.00"))],
@@ -64,11 +76,15 @@ async def test_every_request_is_journaled_before_it_reaches_heartland(db_url, ka
         await stack.stop_daemon()
     assert row["sync_state"] == "invoiced"
     assert seen["mutations"] >= 8 and seen["short"] == []
-    journal = await pool.fetch("SELECT action, status, heartland_id FROM journal WHERE shop = $1 AND order_id = 2001 "
-                               "ORDER BY id", SHOP)
+    journal = await pool.fetch("SELECT action, status, heartland_id, sent_at, request FROM journal WHERE shop = $1 "
+                               "AND order_id = 2001 ORDER BY id", SHOP)
     assert len(journal) == seen["mutations"]           # one row per request, none left open
     assert {j["status"] for j in journal} == {"ok"}
     assert [j["action"] for j in journal][:1] == ["create_customer"] and journal[-1]["action"] == "complete_invoice"
+    # Rows are written ahead (sync/batch.py): the customer, address and order in one write, and
+    # after the stock read, everything else; each row then records the request as really sent.
+    assert len({j["sent_at"] for j in journal}) == 2
+    assert all(v >= 0 for j in journal for v in _ints(j["request"])), "a stand-in id left in a sent request"
     created = {j["action"]: j["heartland_id"] for j in journal if j["heartland_id"] is not None}
     assert created["create_order"] == row["heartland_order_id"]
 

@@ -68,7 +68,7 @@ class Heartland:
                     stock = {k: v for k, v in self.available.items() if k[0] in a.item_ids}
                 elif isinstance(a, FindCustomer):
                     self.mirror = replace(self.mirror, customer_searched=True)
-            actions = batch(inp, p) if self.batched and all(a.mutation for a in p.actions) else p.actions
+            actions = batch(inp, p).actions if self.batched and all(a.mutation for a in p.actions) else p.actions
             for unit, qty in routed_units(actions, self.mirror).items():
                 self.available[unit] = self.available.get(unit, 0) - qty
                 if stock is not None:

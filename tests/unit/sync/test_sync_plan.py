@@ -93,7 +93,7 @@ class FakeHeartland:
                 elif isinstance(a, FindCustomer):
                     reads.append(a)
                     mirror = replace(mirror, customer_searched=True, customer_id=self.customer_id)
-            actions = batch(inp, p) if self.batched and all(a.mutation for a in p.actions) else p.actions
+            actions = batch(inp, p).actions if self.batched and all(a.mutation for a in p.actions) else p.actions
             # Units routed by this plan are held (the daemon's ledger) and then committed by Heartland.
             for unit, qty in routed_units(actions, mirror).items():
                 self.stock[unit] = self.stock.get(unit, 0) - qty
@@ -642,6 +642,40 @@ def test_a_new_order_takes_five_journal_writes_each_step_waiting_only_for_ids_it
         ["add_line"] * lines + ["add_tax", "add_payment", "set_status", "create_invoice"],
         ["add_invoice_line"] * lines + ["complete_invoice"],   # these need the invoice's id
     ]
+
+
+def test_a_new_order_is_journaled_in_one_write_the_steps_needing_ids_planned_ahead():
+    o = parse(order_payload(spec()))
+    inp = PlanInput(o, Mirror(customer_searched=True), PRIORITY, CATALOG, DIALECT, dict(ITEMS), dict(PLENTY))
+    first = plan(inp)
+    b = batch(inp, first)
+    assert [a.kind for a in b.actions] == ["create_customer"]
+    kinds = [a.kind for a in b.ahead]
+    lines = kinds.count("add_line")
+    assert lines >= 2 and kinds == (["add_address", "create_order"] + ["add_line"] * lines
+                                    + ["add_tax", "add_payment", "set_status", "create_invoice"]
+                                    + ["add_invoice_line"] * lines + ["complete_invoice"])
+    # What is planned ahead names the stand-in ids (negative); what is sent now never does.
+    assert any(v < 0 for a in b.ahead for v in _ints(a)) and not any(v < 0 for a in b.actions for v in _ints(a))
+
+
+def _ints(action: Any) -> list[int]:
+    from mortard.sync.model import plain
+    out: list[int] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, bool):
+            return
+        if isinstance(v, int):
+            out.append(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(plain(action))
+    return out
 
 
 def test_a_pending_order_batches_nothing_past_the_verdict():

@@ -78,3 +78,30 @@ async def test_a_refresh_settles_open_rows_and_keeps_answers():
     kind, kw = store.calls[-1]
     assert kind == "record" and kw["resolve"] and kw["mirror_dirty"] is False
     assert [(o.journal_id, o.status) for o in kw["outcomes"]] == [(a, OK), (b, RESOLVED)]
+
+
+async def test_rows_written_ahead_carry_later_batches_and_record_what_was_really_sent():
+    store, clock = Store(), Clock()
+    j = RunJournal(store, "shop", 1, clock=clock)
+    m = Mirror(order_id=5, status="pending")
+    planned_open = SetStatus(-3, "open")           # planned with a stand-in order id
+    (tax,) = await j.begin([AddTax(5, "Tax", Decimal("1.00"))], m, ahead=[planned_open, SetStatus(-3, "open")])
+    assert [c[0] for c in store.calls] == ["journal"] and len(store.calls[0][1]["planned"]) == 3
+    j.answered(tax, None, None, AddTax(5, "Tax", Decimal("1.00")))
+    (first,) = await j.begin([SetStatus(5, "open")], m)          # same kind as the row ahead: no write
+    assert len(store.calls) == 1 and first == tax + 1
+    j.answered(first, None, None, SetStatus(5, "open"))
+    assert j.pending[0].sent is None                             # written as sent
+    assert j.pending[1].sent is not None and '"order_id":5' in j.pending[1].sent.request
+    (other,) = await j.begin([AddTax(5, "Tax", Decimal("2.00"))], m)   # not what was planned ahead
+    assert store.calls[-1][0] == "journal" and other == tax + 3
+    assert [(o.journal_id, o.status) for o in j.pending[-1:]] == [(tax + 2, UNSENT)]
+
+
+async def test_rows_written_ahead_and_never_used_end_as_unsent_at_the_finish():
+    store, clock = Store(), Clock()
+    j = RunJournal(store, "shop", 1, clock=clock)
+    (a,) = await j.begin([SetStatus(5, "open")], Mirror(order_id=5), ahead=[AddTax(-1, "Tax", Decimal("1.00"))])
+    j.answered(a, None, None, SetStatus(5, "open"))
+    assert [(o.journal_id, o.status) for o in j.take()] == [(a, OK), (a + 1, UNSENT)]
+    assert j.take() == [] and not j.ahead
