@@ -94,6 +94,9 @@ class _Run:
 
     row: Any    # mortard.store.orders.OrderRow
     journal: RunJournal
+    # Stock as read from Heartland, and the ledger's read seq: held open for the run, so the view
+    # stays exact when lines are routed steps after the read (ReservationLedger.view).
+    stock_read: tuple[dict[tuple[int, int], int], int] | None = None
 
 
 class OrderMachine:
@@ -143,6 +146,8 @@ class OrderMachine:
                                               success=False, error=repr(exc)[:500], account=rt.account,
                                               next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
+                if run.stock_read is not None:
+                    self._ledger.end_read(run.stock_read[1])
                 self._ledger.release(key)
 
     async def _converge(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder) -> bool:
@@ -154,7 +159,6 @@ class OrderMachine:
                     for p in order.payments}
         mirror = Mirror.from_json(row.mirror)
         items: dict[str, Item | None] | None = None
-        stock: dict[tuple[int, int], int] | None = None
         quick_failures = 0
         dirty = row.mirror_dirty or row.open_journal > 0
         for _ in range(MAX_STEPS):
@@ -165,6 +169,7 @@ class OrderMachine:
                     await run.journal.resolve(mirror)
                     log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status)
                     dirty = False
+                stock = None if run.stock_read is None else self._ledger.view(*run.stock_read, key)
                 inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock)
                 p = plan(inp)
                 if p.converged:
@@ -176,7 +181,7 @@ class OrderMachine:
                     items = {**(items or {}), **await rt.catalog.items(action.skus, rt.settings.item_match)}
                     continue
                 if isinstance(action, LoadStock):
-                    stock = await self._load_stock(rt, key, action.item_ids)
+                    await self._load_stock(rt, run, action.item_ids)
                     continue
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, order, mirror, action)
@@ -184,10 +189,7 @@ class OrderMachine:
                 planned = batch(inp, p)
                 actions = planned.actions
                 # Hold the routed units before the first await, so no other order routes to them.
-                for unit, qty in routed_units(actions, mirror).items():
-                    self._ledger.reserve(key, {unit: qty})
-                    if stock is not None:
-                        stock[unit] = stock.get(unit, 0) - qty
+                self._ledger.reserve(key, routed_units(actions, mirror))
                 # A batch is journaled (perhaps ahead, with an earlier batch) before its first
                 # request; its mutations then run in order, their answers recorded later (sync/journal.py).
                 ids = await run.journal.begin(actions, mirror, planned.ahead)
@@ -236,14 +238,18 @@ class OrderMachine:
                                   success=False, mirror=mirror, account=rt.account,
                                   next_attempt_at=self._now() + timedelta(minutes=10))
 
-    async def _load_stock(self, rt: ShopRuntime, key: tuple[str, int], item_ids: tuple[int, ...]) -> dict[tuple[int, int], int]:
+    async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...]) -> None:
+        if run.stock_read is not None:   # a newer read replaces it
+            self._ledger.end_read(run.stock_read[1])
+            run.stock_read = None
         seq = self._ledger.begin_read()
         try:
             rows = await rt.client.inventory_values(item_ids) if item_ids else []
-            raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
-            return self._ledger.available(raw, seq, key)
-        finally:
+        except BaseException:
             self._ledger.end_read(seq)
+            raise
+        raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
+        run.stock_read = (raw, seq)
 
     async def _find_customer(self, rt: ShopRuntime, order: ShopifyOrder, mirror: Mirror,
                              action: FindCustomer) -> Mirror:

@@ -65,6 +65,10 @@ def plan(inp: PlanInput) -> Plan:
     if m.order_id is not None and (m.status == d.status_closed or (m.lines and _all_invoiced(m))):
         return _plan_invoiced(inp, items)
     if m.order_id is None:
+        if inp.stock is None and (tracked := _tracked_items(o, items)):
+            # Routing needs stock three steps from here; read it first, so everything from the
+            # customer to the invoice can be journaled in one write (sync/batch.py).
+            return Plan((LoadStock(tracked),), state=CREATING)
         created = _plan_create(inp)
         if created is not None:
             return created
@@ -142,6 +146,12 @@ def _items_or_load(inp: PlanInput) -> dict[int, Item | None] | Plan:
             item = inp.items.get(inp.settings.placeholder_item)
         out[ln.id] = item
     return out
+
+
+def _tracked_items(o: ShopifyOrder, items: Mapping[int, Item | None]) -> tuple[int, ...]:
+    """The stocked Heartland items of the order's lines: what its routing reads."""
+    return tuple(sorted({it.id for ln in o.lines
+                         if ln.current_quantity > 0 and (it := items.get(ln.id)) is not None and it.track_inventory}))
 
 
 def _plan_create(inp: PlanInput) -> Plan | None:

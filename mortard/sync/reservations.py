@@ -49,6 +49,17 @@ class ReservationLedger:
                     out[key] -= qty
         return out
 
+    def view(self, stock: Mapping[tuple[int, int], int], read_seq: int, owner: Hashable) -> dict[tuple[int, int], int]:
+        """What `owner` may still route, from a read it holds open (`begin_read` .. `end_read`): the
+        read, less what others hold, less what was released since the read (Heartland's numbers
+        didn't count it yet), less what `owner` itself holds. Exact however long ago the read was,
+        so a run can read stock before it creates the order and route lines several steps later."""
+        out = self.available(stock, read_seq, owner)
+        for key, qty in self._active.get(owner, {}).items():
+            if key in out:
+                out[key] -= qty
+        return out
+
     def reserve(self, owner: Hashable, units: Mapping[tuple[int, int], int]) -> None:
         mine = self._active.setdefault(owner, {})
         for key, qty in units.items():

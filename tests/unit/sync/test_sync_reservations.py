@@ -102,3 +102,22 @@ def test_reservations_only_reduce_items_heartland_reported():
     ledger = ReservationLedger()
     ledger.reserve(A, {MUG_EAST: 1})
     assert read(ledger, {TEE_EAST: 3}, B) == {TEE_EAST: 3}
+
+
+def test_a_read_held_open_across_steps_stays_exact_for_its_owner():
+    # A reads stock, then spends steps creating its customer and order while B routes and opens.
+    ledger = ReservationLedger()
+    heartland_then = {MUG_EAST: 3}
+    seq_a = ledger.begin_read()
+    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 3
+    ledger.reserve(B, {MUG_EAST: 1})                 # B routed one unit after A's read
+    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 2
+    ledger.release(B)                                # B opened: Heartland commits it, A's read didn't see that
+    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 2
+    ledger.reserve(A, {MUG_EAST: 2})                 # A routes the rest itself
+    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 0
+    ledger.release(A)                                # A opened: its units are counted once, not twice
+    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 0
+    ledger.end_read(seq_a)
+    # A fresh read after both opened sees Heartland's own numbers, with nothing held on top.
+    assert read(ledger, {MUG_EAST: 0}, A)[MUG_EAST] == 0
