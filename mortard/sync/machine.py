@@ -31,7 +31,7 @@ from mortard.sync.execute import execute, read_mirror
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
-from mortard.sync.reservations import ReservationLedger
+from mortard.sync.reservations import ReservationLedger, StockRead
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -96,7 +96,7 @@ class _Run:
     journal: RunJournal
     # Stock as read from Heartland, and the ledger's read seq: held open for the run, so the view
     # stays exact when lines are routed steps after the read (ReservationLedger.view).
-    stock_read: tuple[dict[tuple[int, int], int], int] | None = None
+    stock_read: tuple[dict[tuple[int, int], int], StockRead] | None = None
 
 
 class OrderMachine:
@@ -147,7 +147,7 @@ class OrderMachine:
                                               next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
                 if run.stock_read is not None:
-                    self._ledger.end_read(run.stock_read[1])
+                    self._ledger.close_read(run.stock_read[1])
                 self._ledger.release(key)
 
     async def _converge(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder) -> bool:
@@ -169,7 +169,7 @@ class OrderMachine:
                     await run.journal.resolve(mirror)
                     log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status)
                     dirty = False
-                stock = None if run.stock_read is None else self._ledger.view(*run.stock_read, key)
+                stock = None if run.stock_read is None else self._ledger.view(*run.stock_read)
                 inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock)
                 p = plan(inp)
                 if p.converged:
@@ -186,7 +186,7 @@ class OrderMachine:
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, order, mirror, action)
                     continue
-                planned = batch(inp, p)
+                planned = batch(inp, p, look_ahead=not run.journal.ahead)
                 actions = planned.actions
                 # Hold the routed units before the first await, so no other order routes to them.
                 self._ledger.reserve(key, routed_units(actions, mirror))
@@ -240,16 +240,16 @@ class OrderMachine:
 
     async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...]) -> None:
         if run.stock_read is not None:   # a newer read replaces it
-            self._ledger.end_read(run.stock_read[1])
+            self._ledger.close_read(run.stock_read[1])
             run.stock_read = None
-        seq = self._ledger.begin_read()
+        read = self._ledger.open_read()
         try:
             rows = await rt.client.inventory_values(item_ids) if item_ids else []
         except BaseException:
-            self._ledger.end_read(seq)
+            self._ledger.close_read(read)
             raise
         raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
-        run.stock_read = (raw, seq)
+        run.stock_read = (raw, read)
 
     async def _find_customer(self, rt: ShopRuntime, order: ShopifyOrder, mirror: Mirror,
                              action: FindCustomer) -> Mirror:

@@ -17,12 +17,21 @@ class _Released:
     units: dict[tuple[int, int], int]
 
 
+@dataclass(frozen=True, slots=True)
+class StockRead:
+    seq: int
+    released_before: dict[tuple[int, int], int]   # _released_total when the read began
+
+
 @dataclass
 class ReservationLedger:
     _seq: int = 0
     _active: dict[Hashable, dict[tuple[int, int], int]] = field(default_factory=dict)
     _released: list[_Released] = field(default_factory=list)
     _reads: dict[int, int] = field(default_factory=dict)  # read seq -> readers in flight
+    # Running totals for `view`: units held now, and units ever released, by (item, location).
+    _held_total: dict[tuple[int, int], int] = field(default_factory=dict)
+    _released_total: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def begin_read(self) -> int:
         """Call before fetching inventory; pass the result to `available` and then `end_read`."""
@@ -49,15 +58,22 @@ class ReservationLedger:
                     out[key] -= qty
         return out
 
-    def view(self, stock: Mapping[tuple[int, int], int], read_seq: int, owner: Hashable) -> dict[tuple[int, int], int]:
-        """What `owner` may still route, from a read it holds open (`begin_read` .. `end_read`): the
-        read, less what others hold, less what was released since the read (Heartland's numbers
-        didn't count it yet), less what `owner` itself holds. Exact however long ago the read was,
-        so a run can read stock before it creates the order and route lines several steps later."""
-        out = self.available(stock, read_seq, owner)
-        for key, qty in self._active.get(owner, {}).items():
-            if key in out:
-                out[key] -= qty
+    def open_read(self) -> StockRead:
+        """Call before fetching inventory; `view` then gives what its owner may route, exactly,
+        for as long as the read is kept (a run reads stock before it creates the order and routes
+        lines several steps later). `close_read` when done."""
+        return StockRead(self.begin_read(), dict(self._released_total))
+
+    def close_read(self, read: StockRead) -> None:
+        self.end_read(read.seq)
+
+    def view(self, stock: Mapping[tuple[int, int], int], read: StockRead) -> dict[tuple[int, int], int]:
+        """The read, less every unit held (others' and the reader's own), less what was released
+        since the read (Heartland's numbers didn't count it yet). Costs the size of the read."""
+        out = {}
+        for key, qty in stock.items():
+            released = self._released_total.get(key, 0) - read.released_before.get(key, 0)
+            out[key] = qty - self._held_total.get(key, 0) - released
         return out
 
     def reserve(self, owner: Hashable, units: Mapping[tuple[int, int], int]) -> None:
@@ -65,11 +81,17 @@ class ReservationLedger:
         for key, qty in units.items():
             if qty > 0:
                 mine[key] = mine.get(key, 0) + qty
+                self._held_total[key] = self._held_total.get(key, 0) + qty
 
     def release(self, owner: Hashable) -> None:
         """Heartland now counts this order's units itself (open, invoiced or cancelled)."""
         units = self._active.pop(owner, None)
         if units:
+            for key, qty in units.items():
+                self._held_total[key] -= qty
+                if not self._held_total[key]:
+                    del self._held_total[key]
+                self._released_total[key] = self._released_total.get(key, 0) + qty
             self._seq += 1
             self._released.append(_Released(self._seq, units))
             self._prune()

@@ -107,17 +107,20 @@ def test_reservations_only_reduce_items_heartland_reported():
 def test_a_read_held_open_across_steps_stays_exact_for_its_owner():
     # A reads stock, then spends steps creating its customer and order while B routes and opens.
     ledger = ReservationLedger()
-    heartland_then = {MUG_EAST: 3}
-    seq_a = ledger.begin_read()
-    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 3
+    ledger.reserve(C, {MUG_EAST: 1})                 # C routed before A's read: Heartland's 4 still count it
+    heartland_then = {MUG_EAST: 4, TEE_EAST: 1}
+    a = ledger.open_read()
+    assert ledger.view(heartland_then, a) == {MUG_EAST: 3, TEE_EAST: 1}
     ledger.reserve(B, {MUG_EAST: 1})                 # B routed one unit after A's read
-    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 2
+    assert ledger.view(heartland_then, a)[MUG_EAST] == 2
     ledger.release(B)                                # B opened: Heartland commits it, A's read didn't see that
-    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 2
+    assert ledger.view(heartland_then, a)[MUG_EAST] == 2
     ledger.reserve(A, {MUG_EAST: 2})                 # A routes the rest itself
-    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 0
+    assert ledger.view(heartland_then, a)[MUG_EAST] == 0
     ledger.release(A)                                # A opened: its units are counted once, not twice
-    assert ledger.view(heartland_then, seq_a, A)[MUG_EAST] == 0
-    ledger.end_read(seq_a)
+    assert ledger.view(heartland_then, a)[MUG_EAST] == 0
+    ledger.release(C)
+    assert ledger.view(heartland_then, a)[MUG_EAST] == 0
+    ledger.close_read(a)
     # A fresh read after both opened sees Heartland's own numbers, with nothing held on top.
     assert read(ledger, {MUG_EAST: 0}, A)[MUG_EAST] == 0
