@@ -20,12 +20,12 @@ exactly once the batch's real answers are in (nothing in it depends on an id it 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass
 from itertools import count
 
 from mortard.sync.actions import Action, AddLine, Plan, UpdateLine
 from mortard.sync.apply import apply_result
-from mortard.sync.model import Mirror, Stock
+from mortard.sync.model import Mirror, Stock, evolve
 from mortard.sync.plan import PlanInput, plan
 
 MAX_STEPS = 16         # planner steps looked at for one batch (a new order takes about ten)
@@ -49,7 +49,7 @@ def batch(inp: PlanInput, first: Plan, *, look_ahead: bool = True) -> Batch:
     mirror = _apply(inp.mirror, first.actions, ids, stand_ins, inp)
     stock = _less(inp.stock, routed_units(first.actions, inp.mirror))
     for _ in range(MAX_STEPS - 1):
-        following = plan(replace(inp, mirror=mirror, stock=stock))
+        following = plan(evolve(inp, mirror=mirror, stock=stock))
         step = following.actions
         if not step or not all(a.mutation for a in step) or len(actions) + len(ahead) + len(step) > MAX_ACTIONS:
             break
