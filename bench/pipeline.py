@@ -324,6 +324,7 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
     rows = await pool.fetch("SELECT extract(epoch FROM invoiced_at) AS inv, "
                             "extract(epoch FROM invoiced_at - first_event_at) AS lat FROM orders "
                             "WHERE invoiced_at IS NOT NULL ORDER BY invoiced_at")
+    first_row = await pool.fetchval("SELECT extract(epoch FROM min(received_at)) FROM events")
     states = {r["sync_state"]: r["n"] for r in await pool.fetch(
         "SELECT sync_state, count(*) AS n FROM orders GROUP BY sync_state")}
     events = await pool.fetchval("SELECT count(*) FROM events")
@@ -354,6 +355,10 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
         ("orders/s end to end", rate_all, "produce start → last invoiced"
          + ("" if limited else f"; goal >= 200 -> {'PASS' if rate_all >= 200 else 'FAIL'}")),
         ("orders/s steady (10th→90th pct)", rate_mid, "between the 10th and 90th percentile invoice"),
+        ("first event stored / first invoice, s", f"{float(first_row) - t0:.2f} / {inv_times[0] - t0:.2f}"
+         if inv_times and first_row is not None else "-", "after the produce started"),
+        ("last 10 % of orders took, s", inv_times[-1] - inv_times[len(inv_times) * 9 // 10] if len(inv_times) >= 20
+         else float("nan"), "90th percentile invoice → last"),
         ("event→invoiced p50 s", S.percentile(lats, 50), "orders.invoiced_at - first_event_at"),
         ("event→invoiced p99 s", S.percentile(lats, 99), "(a backlog: includes queueing)"),
         ("Heartland calls per order", cpo, f"{ok_calls:,} non-429 calls"),
