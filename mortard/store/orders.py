@@ -104,16 +104,22 @@ answered AS (
 )"""
 
 # A batch's journal rows, written only while this daemon holds the lease.
-_JOURNAL = """
+def _insert_rows(actions: str, fingerprints: str, requests: str) -> str:
+    """Journal rows from three parallel arrays, in order, if the order's lease is held (CTE `lease`)."""
+    return f"""INSERT INTO journal (shop, order_id, action, fingerprint, request)
+    SELECT $1, $2, p.action, p.fingerprint, p.request
+    FROM unnest({actions}::text[], {fingerprints}::text[], {requests}::jsonb[])
+         WITH ORDINALITY AS p(action, fingerprint, request, n)
+    WHERE EXISTS (SELECT 1 FROM lease)
+    ORDER BY p.n
+    RETURNING id"""
+
+
+_JOURNAL = f"""
 WITH lease AS (
     SELECT 1 FROM orders WHERE shop = $1 AND order_id = $2 AND lease_owner = $3 AND lease_until > now()
 )
-INSERT INTO journal (shop, order_id, action, fingerprint, request)
-SELECT $1, $2, p.action, p.fingerprint, p.request
-FROM unnest($4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS p(action, fingerprint, request, n)
-WHERE EXISTS (SELECT 1 FROM lease)
-ORDER BY p.n
-RETURNING id
+{_insert_rows("$4", "$5", "$6")}
 """
 
 # One step of a run: extend the lease, store the mirror, record answers, and journal the next batch
@@ -131,12 +137,7 @@ WITH lease AS (
     WHERE shop = $1 AND order_id = $2 AND status IN ('sent', 'ambiguous') AND $24
       AND id <> ALL($4::bigint[]) AND EXISTS (SELECT 1 FROM lease)
 ), planned AS (
-    INSERT INTO journal (shop, order_id, action, fingerprint, request)
-    SELECT $1, $2, p.action, p.fingerprint, p.request
-    FROM unnest($21::text[], $22::text[], $23::jsonb[]) WITH ORDINALITY AS p(action, fingerprint, request, n)
-    WHERE EXISTS (SELECT 1 FROM lease)
-    ORDER BY p.n
-    RETURNING id
+    {_insert_rows("$21", "$22", "$23")}
 )
 SELECT EXISTS (SELECT 1 FROM lease) AS leased, (SELECT array_agg(id ORDER BY id) FROM planned) AS ids
 """

@@ -1,7 +1,6 @@
 """A Kafka-protocol broker for the ingest tests: `KAFKA_BOOTSTRAP` when set, else an embedded noida-db."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest

@@ -11,6 +11,7 @@ from aiohttp import web
 from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
 from mortard.sandbox import create_app
 from stack import SHOP, make_stack
+from values import ints_in
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,18 +47,6 @@ async def watched_sandbox(pool) -> AsyncIterator[tuple[str, dict]]:
     await runner.cleanup()
 
 
-def _ints(value: object) -> list[int]:
-    if isinstance(value, bool):
-        return []
-    if isinstance(value, int):
-        return [value]
-    if isinstance(value, dict):
-        return [n for v in value.values() for n in _ints(v)]
-    if isinstance(value, list):
-        return [n for v in value for n in _ints(v)]
-    return []
-
-
 def two_line_order(order_id: int) -> dict:
     return order_payload(OrderSpec(order_id, order_id, [LineSpec("SKU-0002", 1, Decimal("116.00")),
                                                          LineSpec("SKU-0003", 1, Decimal("24.00"))],
@@ -84,7 +73,7 @@ async def test_every_request_is_journaled_before_it_reaches_heartland(db_url, ka
     # Rows are written ahead (sync/batch.py): the whole new order, customer to invoice, in one write;
     # each row then records the request as really sent.
     assert len({j["sent_at"] for j in journal}) == 1
-    assert all(v >= 0 for j in journal for v in _ints(j["request"])), "a stand-in id left in a sent request"
+    assert all(v >= 0 for j in journal for v in ints_in(j["request"])), "a stand-in id left in a sent request"
     created = {j["action"]: j["heartland_id"] for j in journal if j["heartland_id"] is not None}
     assert created["create_order"] == row["heartland_order_id"]
 

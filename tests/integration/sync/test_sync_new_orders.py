@@ -1,7 +1,6 @@
 """New orders through the real path: Kafka → inbox → sync → sandbox (HTTP) → Postgres."""
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook

@@ -20,10 +20,11 @@ from mortard.sync.actions import (
 )
 from mortard.sync.apply import apply_result
 from mortard.sync.batch import batch, routed_units
-from mortard.sync.model import Catalog, HLine, Item, Location, Mirror, ShopifyOrder
+from mortard.sync.model import Catalog, HLine, Item, Location, Mirror, ShopifyOrder, plain
 from mortard.sync.money import CENT
 from mortard.sync.plan import PlanInput, plan
 from mortard.sync.settings import ShopSettings
+from values import ints_in
 
 D = Decimal
 ONLINE, EAST, WEST = 1, 10, 20
@@ -656,26 +657,8 @@ def test_a_new_order_is_journaled_in_one_write_the_steps_needing_ids_planned_ahe
                                     + ["add_tax", "add_payment", "set_status", "create_invoice"]
                                     + ["add_invoice_line"] * lines + ["complete_invoice"])
     # What is planned ahead names the stand-in ids (negative); what is sent now never does.
-    assert any(v < 0 for a in b.ahead for v in _ints(a)) and not any(v < 0 for a in b.actions for v in _ints(a))
-
-
-def _ints(action: Any) -> list[int]:
-    from mortard.sync.model import plain
-    out: list[int] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, bool):
-            return
-        if isinstance(v, int):
-            out.append(v)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-    walk(plain(action))
-    return out
+    assert any(v < 0 for a in b.ahead for v in ints_in(plain(a)))
+    assert not any(v < 0 for a in b.actions for v in ints_in(plain(a)))
 
 
 def test_a_pending_order_batches_nothing_past_the_verdict():
