@@ -38,10 +38,8 @@ class Batch:
     ahead: tuple[Action, ...] = ()     # journal now; planned with stand-in ids, sent once re-planned
 
 
-def batch(inp: PlanInput, first: Plan, *, look_ahead: bool = True) -> Batch:
-    """`first.actions` (all mutations), extended by the steps that can be sent or journaled with them.
-    `look_ahead=False` stops at the first step that needs a stand-in id (rows for what follows were
-    journaled ahead already, so planning it again would only cost time)."""
+def batch(inp: PlanInput, first: Plan) -> Batch:
+    """`first.actions` (all mutations), extended by the steps that can be sent or journaled with them."""
     actions = list(first.actions)
     ahead: list[Action] = []
     stand_ins: set[int] = set()
@@ -54,8 +52,6 @@ def batch(inp: PlanInput, first: Plan, *, look_ahead: bool = True) -> Batch:
         if not step or not all(a.mutation for a in step) or len(actions) + len(ahead) + len(step) > MAX_ACTIONS:
             break
         if ahead or any(_mentions(a, stand_ins) for a in step):
-            if not look_ahead:
-                break
             ahead += step     # from the first step that needs a stand-in on, everything waits
         else:
             actions += step

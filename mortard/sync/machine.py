@@ -25,7 +25,7 @@ from mortard.heartland.errors import (
 from mortard.sync.actions import (
     CompleteInvoice, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
 )
-from mortard.sync.batch import batch, routed_units
+from mortard.sync.batch import Batch, batch, routed_units
 from mortard.sync.errors import LeaseLost
 from mortard.sync.execute import execute, read_mirror
 from mortard.sync.journal import Outcome, Planned, RunJournal
@@ -186,7 +186,9 @@ class OrderMachine:
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, order, mirror, action)
                     continue
-                planned = batch(inp, p, look_ahead=not run.journal.ahead)
+                # With rows journaled ahead, each step goes out as planned: grouping steps would
+                # only cost planning, the journal write is done. Otherwise plan as far as possible.
+                planned = Batch(p.actions) if run.journal.ahead else batch(inp, p)
                 actions = planned.actions
                 # Hold the routed units before the first await, so no other order routes to them.
                 self._ledger.reserve(key, routed_units(actions, mirror))
