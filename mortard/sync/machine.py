@@ -94,8 +94,8 @@ class _Run:
 
     row: Any    # mortard.store.orders.OrderRow
     journal: RunJournal
-    # Stock as read from Heartland, and the ledger's read seq: held open for the run, so the view
-    # stays exact when lines are routed steps after the read (ReservationLedger.view).
+    # Stock as read from Heartland, and the ledger's mark of when: the view stays exact when lines
+    # are routed steps after the read (ReservationLedger.view).
     stock_read: tuple[dict[tuple[int, int], int], StockRead] | None = None
 
 
@@ -146,8 +146,6 @@ class OrderMachine:
                                               success=False, error=repr(exc)[:500], account=rt.account,
                                               next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
-                if run.stock_read is not None:
-                    self._ledger.close_read(run.stock_read[1])
                 self._ledger.release(key)
 
     async def _converge(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder) -> bool:
@@ -241,17 +239,10 @@ class OrderMachine:
                                   next_attempt_at=self._now() + timedelta(minutes=10))
 
     async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...]) -> None:
-        if run.stock_read is not None:   # a newer read replaces it
-            self._ledger.close_read(run.stock_read[1])
-            run.stock_read = None
-        read = self._ledger.open_read()
-        try:
-            rows = await rt.client.inventory_values(item_ids) if item_ids else []
-        except BaseException:
-            self._ledger.close_read(read)
-            raise
+        read = self._ledger.open_read(item_ids)
+        rows = await rt.client.inventory_values(item_ids) if item_ids else []
         raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
-        run.stock_read = (raw, read)
+        run.stock_read = (raw, read)   # a newer read replaces an older one
 
     async def _find_customer(self, rt: ShopRuntime, order: ShopifyOrder, mirror: Mirror,
                              action: FindCustomer) -> Mirror:

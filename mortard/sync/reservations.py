@@ -2,82 +2,51 @@
 
 A pending Heartland order commits nothing, so between routing an order's lines and opening it,
 Heartland's `qty_available` still counts those units. Two orders routed in that window would both
-take the last unit. The ledger holds each order's routed units until Heartland shows them, and keeps
-a released reservation visible to any inventory read that started before the release.
+take the last unit. The ledger holds each order's routed units until Heartland shows them, and a
+read of Heartland's stock (`open_read`) keeps seeing a reservation released after it began, since
+Heartland's answer may predate the commit.
+
+A run reads stock before it creates its order and routes the lines several steps later; `view`
+is exact at any point in between, and costs the size of the read: it works from running totals
+(units held now, units ever released), not from a history of reservations.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-
-@dataclass
-class _Released:
-    seq: int
-    units: dict[tuple[int, int], int]
+Unit = tuple[int, int]   # (item id, location id)
 
 
 @dataclass(frozen=True, slots=True)
 class StockRead:
-    seq: int
-    released_before: dict[tuple[int, int], int]   # _released_total when the read began
+    """Releases counted before the read began, for the items it asked for: by item, then location."""
+
+    released_before: dict[int, dict[int, int]]
 
 
 @dataclass
 class ReservationLedger:
-    _seq: int = 0
-    _active: dict[Hashable, dict[tuple[int, int], int]] = field(default_factory=dict)
-    _released: list[_Released] = field(default_factory=list)
-    _reads: dict[int, int] = field(default_factory=dict)  # read seq -> readers in flight
-    # Running totals for `view`: units held now, and units ever released, by (item, location).
-    _held_total: dict[tuple[int, int], int] = field(default_factory=dict)
-    _released_total: dict[tuple[int, int], int] = field(default_factory=dict)
+    _held: dict[Hashable, dict[Unit, int]] = field(default_factory=dict)
+    _held_total: dict[Unit, int] = field(default_factory=dict)
+    _released_total: dict[int, dict[int, int]] = field(default_factory=dict)   # item -> location -> units
 
-    def begin_read(self) -> int:
-        """Call before fetching inventory; pass the result to `available` and then `end_read`."""
-        self._reads[self._seq] = self._reads.get(self._seq, 0) + 1
-        return self._seq
+    def open_read(self, item_ids: Iterable[int]) -> StockRead:
+        """Call before asking Heartland for these items' stock; pass the result to `view`."""
+        return StockRead({i: dict(self._released_total.get(i, {})) for i in item_ids})
 
-    def end_read(self, seq: int) -> None:
-        count = self._reads.get(seq, 0) - 1
-        if count <= 0:
-            self._reads.pop(seq, None)
-        else:
-            self._reads[seq] = count
-        self._prune()
-
-    def available(self, stock: Mapping[tuple[int, int], int], read_seq: int,
-                  owner: Hashable) -> dict[tuple[int, int], int]:
-        """Heartland's availability as read at `read_seq`, less what other orders hold."""
-        out = dict(stock)
-        held: list[Mapping[tuple[int, int], int]] = [u for o, u in self._active.items() if o != owner]
-        held += [r.units for r in self._released if r.seq > read_seq]
-        for units in held:
-            for key, qty in units.items():
-                if key in out:
-                    out[key] -= qty
-        return out
-
-    def open_read(self) -> StockRead:
-        """Call before fetching inventory; `view` then gives what its owner may route, exactly,
-        for as long as the read is kept (a run reads stock before it creates the order and routes
-        lines several steps later). `close_read` when done."""
-        return StockRead(self.begin_read(), dict(self._released_total))
-
-    def close_read(self, read: StockRead) -> None:
-        self.end_read(read.seq)
-
-    def view(self, stock: Mapping[tuple[int, int], int], read: StockRead) -> dict[tuple[int, int], int]:
-        """The read, less every unit held (others' and the reader's own), less what was released
-        since the read (Heartland's numbers didn't count it yet). Costs the size of the read."""
+    def view(self, stock: Mapping[Unit, int], read: StockRead) -> dict[Unit, int]:
+        """What may still be routed: the read, less every unit held (other orders' and the reader's
+        own), less what was released since the read began (Heartland's numbers didn't count it)."""
         out = {}
-        for key, qty in stock.items():
-            released = self._released_total.get(key, 0) - read.released_before.get(key, 0)
-            out[key] = qty - self._held_total.get(key, 0) - released
+        for (item, location), qty in stock.items():
+            released = (self._released_total.get(item, {}).get(location, 0)
+                        - read.released_before.get(item, {}).get(location, 0))
+            out[(item, location)] = qty - self._held_total.get((item, location), 0) - released
         return out
 
-    def reserve(self, owner: Hashable, units: Mapping[tuple[int, int], int]) -> None:
-        mine = self._active.setdefault(owner, {})
+    def reserve(self, owner: Hashable, units: Mapping[Unit, int]) -> None:
+        mine = self._held.setdefault(owner, {})
         for key, qty in units.items():
             if qty > 0:
                 mine[key] = mine.get(key, 0) + qty
@@ -85,20 +54,12 @@ class ReservationLedger:
 
     def release(self, owner: Hashable) -> None:
         """Heartland now counts this order's units itself (open, invoiced or cancelled)."""
-        units = self._active.pop(owner, None)
-        if units:
-            for key, qty in units.items():
-                self._held_total[key] -= qty
-                if not self._held_total[key]:
-                    del self._held_total[key]
-                self._released_total[key] = self._released_total.get(key, 0) + qty
-            self._seq += 1
-            self._released.append(_Released(self._seq, units))
-            self._prune()
+        for (item, location), qty in self._held.pop(owner, {}).items():
+            self._held_total[(item, location)] -= qty
+            if not self._held_total[(item, location)]:
+                del self._held_total[(item, location)]
+            by_location = self._released_total.setdefault(item, {})
+            by_location[location] = by_location.get(location, 0) + qty
 
-    def held(self, owner: Hashable) -> dict[tuple[int, int], int]:
-        return dict(self._active.get(owner, {}))
-
-    def _prune(self) -> None:
-        oldest = min(self._reads) if self._reads else self._seq
-        self._released = [r for r in self._released if r.seq > oldest]
+    def held(self, owner: Hashable) -> dict[Unit, int]:
+        return dict(self._held.get(owner, {}))

@@ -3,39 +3,34 @@ from __future__ import annotations
 
 from mortard.sync.reservations import ReservationLedger
 
-MUG_EAST = (501, 10)
-TEE_EAST = (502, 10)
+MUG, TEE = 501, 502
+EAST = 10
+MUG_EAST = (MUG, EAST)
+TEE_EAST = (TEE, EAST)
 A, B, C = ("shop", 1), ("shop", 2), ("shop", 3)
 
 
-def read(ledger: ReservationLedger, heartland: dict[tuple[int, int], int], owner) -> dict[tuple[int, int], int]:
-    """One whole inventory read as the daemon does it: begin, fetch, net of reservations, end."""
-    seq = ledger.begin_read()
-    try:
-        return ledger.available(heartland, seq, owner)
-    finally:
-        ledger.end_read(seq)
+def read(ledger: ReservationLedger, heartland: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+    """One inventory read as the daemon does it: mark, fetch (here: `heartland`), view."""
+    mark = ledger.open_read({item for item, _ in heartland})
+    return ledger.view(heartland, mark)
 
 
 def test_two_orders_reading_the_same_stock_never_both_get_the_last_unit():
     ledger = ReservationLedger()
     heartland = {MUG_EAST: 1}
-    seq_a, seq_b = ledger.begin_read(), ledger.begin_read()     # both reads start before either routes
-    first = ledger.available(heartland, seq_a, A)
-    assert first[MUG_EAST] == 1
+    a, b = ledger.open_read([MUG]), ledger.open_read([MUG])    # both reads start before either routes
+    assert ledger.view(heartland, a)[MUG_EAST] == 1
     ledger.reserve(A, {MUG_EAST: 1})                            # A routes the unit before anything else runs
-    second = ledger.available(heartland, seq_b, B)
-    assert second[MUG_EAST] == 0
-    ledger.end_read(seq_a)
-    ledger.end_read(seq_b)
-    assert read(ledger, heartland, C)[MUG_EAST] == 0
+    assert ledger.view(heartland, b)[MUG_EAST] == 0
+    assert read(ledger, heartland)[MUG_EAST] == 0
 
 
-def test_an_order_sees_its_own_reservation_as_available():
+def test_an_order_counts_its_own_routed_units_as_taken():
     ledger = ReservationLedger()
     ledger.reserve(A, {MUG_EAST: 2, TEE_EAST: 1})
-    assert read(ledger, {MUG_EAST: 2, TEE_EAST: 1}, A) == {MUG_EAST: 2, TEE_EAST: 1}
-    assert read(ledger, {MUG_EAST: 2, TEE_EAST: 1}, B) == {MUG_EAST: 0, TEE_EAST: 0}
+    assert read(ledger, {MUG_EAST: 2, TEE_EAST: 1}) == {MUG_EAST: 0, TEE_EAST: 0}
+    assert read(ledger, {MUG_EAST: 5, TEE_EAST: 1}) == {MUG_EAST: 3, TEE_EAST: 0}
 
 
 def test_reservations_of_one_order_add_up_and_zero_quantities_are_ignored():
@@ -43,17 +38,16 @@ def test_reservations_of_one_order_add_up_and_zero_quantities_are_ignored():
     ledger.reserve(A, {MUG_EAST: 1})
     ledger.reserve(A, {MUG_EAST: 2, TEE_EAST: 0})
     assert ledger.held(A) == {MUG_EAST: 3}
-    assert read(ledger, {MUG_EAST: 5, TEE_EAST: 5}, B) == {MUG_EAST: 2, TEE_EAST: 5}
+    assert read(ledger, {MUG_EAST: 5, TEE_EAST: 5}) == {MUG_EAST: 2, TEE_EAST: 5}
 
 
 def test_a_released_reservation_still_counts_for_a_read_that_started_before_the_release():
     ledger = ReservationLedger()
     ledger.reserve(A, {MUG_EAST: 1})
-    seq_b = ledger.begin_read()          # B asks Heartland; the answer predates A opening its order
+    b = ledger.open_read([MUG])          # B asks Heartland; the answer predates A opening its order
     ledger.release(A)                    # A opened: Heartland commits the unit itself from now on
     stale = {MUG_EAST: 1}                # ...but B's answer still shows it
-    assert ledger.available(stale, seq_b, B)[MUG_EAST] == 0
-    ledger.end_read(seq_b)
+    assert ledger.view(stale, b)[MUG_EAST] == 0
 
 
 def test_a_released_reservation_does_not_count_for_a_read_that_started_after_the_release():
@@ -61,55 +55,39 @@ def test_a_released_reservation_does_not_count_for_a_read_that_started_after_the
     ledger.reserve(A, {MUG_EAST: 1})
     ledger.release(A)
     fresh = {MUG_EAST: 4}                # Heartland already nets A's committed unit out
-    assert read(ledger, fresh, B)[MUG_EAST] == 4
+    assert read(ledger, fresh)[MUG_EAST] == 4
     assert ledger.held(A) == {}
 
 
-def test_a_read_in_flight_keeps_the_release_for_itself_while_a_later_read_ignores_it():
+def test_an_earlier_read_keeps_the_release_while_a_later_read_ignores_it():
     ledger = ReservationLedger()
     ledger.reserve(A, {MUG_EAST: 2})
-    seq_b = ledger.begin_read()
+    b = ledger.open_read([MUG])
     ledger.release(A)
-    seq_c = ledger.begin_read()
-    assert ledger.available({MUG_EAST: 2}, seq_b, B)[MUG_EAST] == 0
-    assert ledger.available({MUG_EAST: 2}, seq_c, C)[MUG_EAST] == 2
-    ledger.end_read(seq_c)
-    assert ledger.available({MUG_EAST: 2}, seq_b, B)[MUG_EAST] == 0   # C finishing doesn't drop B's view
-    ledger.end_read(seq_b)
-    assert read(ledger, {MUG_EAST: 2}, B)[MUG_EAST] == 2
-    assert ledger._released == []        # nothing in flight needs the old release any more
-
-
-def test_two_reads_at_the_same_point_both_keep_the_release_until_both_end():
-    ledger = ReservationLedger()
-    ledger.reserve(A, {MUG_EAST: 1})
-    s1, s2 = ledger.begin_read(), ledger.begin_read()
-    ledger.release(A)
-    ledger.end_read(s1)
-    assert ledger.available({MUG_EAST: 1}, s2, B)[MUG_EAST] == 0
-    ledger.end_read(s2)
+    c = ledger.open_read([MUG])
+    assert ledger.view({MUG_EAST: 2}, b)[MUG_EAST] == 0
+    assert ledger.view({MUG_EAST: 2}, c)[MUG_EAST] == 2
 
 
 def test_releasing_an_order_without_reservations_changes_nothing():
     ledger = ReservationLedger()
-    seq = ledger.begin_read()
+    b = ledger.open_read([MUG])
     ledger.release(A)
-    assert ledger.available({MUG_EAST: 1}, seq, B) == {MUG_EAST: 1}
-    ledger.end_read(seq)
+    assert ledger.view({MUG_EAST: 1}, b) == {MUG_EAST: 1}
 
 
 def test_reservations_only_reduce_items_heartland_reported():
     ledger = ReservationLedger()
     ledger.reserve(A, {MUG_EAST: 1})
-    assert read(ledger, {TEE_EAST: 3}, B) == {TEE_EAST: 3}
+    assert read(ledger, {TEE_EAST: 3}) == {TEE_EAST: 3}
 
 
-def test_a_read_held_open_across_steps_stays_exact_for_its_owner():
+def test_a_read_held_across_steps_stays_exact_for_its_owner():
     # A reads stock, then spends steps creating its customer and order while B routes and opens.
     ledger = ReservationLedger()
     ledger.reserve(C, {MUG_EAST: 1})                 # C routed before A's read: Heartland's 4 still count it
     heartland_then = {MUG_EAST: 4, TEE_EAST: 1}
-    a = ledger.open_read()
+    a = ledger.open_read([MUG, TEE])
     assert ledger.view(heartland_then, a) == {MUG_EAST: 3, TEE_EAST: 1}
     ledger.reserve(B, {MUG_EAST: 1})                 # B routed one unit after A's read
     assert ledger.view(heartland_then, a)[MUG_EAST] == 2
@@ -121,6 +99,14 @@ def test_a_read_held_open_across_steps_stays_exact_for_its_owner():
     assert ledger.view(heartland_then, a)[MUG_EAST] == 0
     ledger.release(C)
     assert ledger.view(heartland_then, a)[MUG_EAST] == 0
-    ledger.close_read(a)
-    # A fresh read after both opened sees Heartland's own numbers, with nothing held on top.
-    assert read(ledger, {MUG_EAST: 0}, A)[MUG_EAST] == 0
+    # A fresh read after all opened sees Heartland's own numbers, with nothing held on top.
+    assert read(ledger, {MUG_EAST: 0, TEE_EAST: 1}) == {MUG_EAST: 0, TEE_EAST: 1}
+
+
+def test_a_read_remembers_only_the_items_it_asked_for():
+    ledger = ReservationLedger()
+    for n in range(1000):                            # a big catalogue's worth of released units
+        ledger.reserve(("shop", n), {(1000 + n, EAST): 1})
+        ledger.release(("shop", n))
+    mark = ledger.open_read([MUG])
+    assert mark.released_before == {MUG: {}}
