@@ -23,7 +23,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mortard.sync.actions import Action
@@ -114,7 +114,7 @@ class RunJournal:
     async def resolve(self, mirror: Mirror) -> None:
         """Heartland was re-read: every open row is accounted for by `mirror`."""
         self._drop_ahead()
-        self.pending = [replace_status(o, RESOLVED) if o.status in (SENT, AMBIGUOUS) else o for o in self.pending]
+        self.pending = [replace(o, status=RESOLVED) if o.status in (SENT, AMBIGUOUS) else o for o in self.pending]
         await self._write([], mirror, resolve=True)
 
     def answered(self, journal_id: int, heartland_id: int | None, document: dict[str, Any] | None,
@@ -158,7 +158,3 @@ class RunJournal:
             mirror_dirty=False if resolve else (True if self.has_ambiguous else None), resolve=resolve)
         self.pending = []
         return ids
-
-
-def replace_status(o: Outcome, status: str) -> Outcome:
-    return Outcome(o.journal_id, status, o.heartland_id, o.http_status, o.error, o.response, o.document)

@@ -105,3 +105,16 @@ async def test_rows_written_ahead_and_never_used_end_as_unsent_at_the_finish():
     j.answered(a, None, None, SetStatus(5, "open"))
     assert [(o.journal_id, o.status) for o in j.take()] == [(a, OK), (a + 1, UNSENT)]
     assert j.take() == [] and not j.ahead
+
+
+async def test_a_refresh_keeps_the_request_really_sent_under_a_row_written_ahead():
+    store, clock = Store(), Clock()
+    j = RunJournal(store, "shop", 1, clock=clock)
+    (a,) = await j.begin([SetStatus(5, "open")], Mirror(order_id=5), ahead=[SetStatus(-1, "open")])
+    j.answered(a, None, None, SetStatus(5, "open"))
+    (b,) = await j.begin([SetStatus(5, "open")], Mirror(order_id=5))     # the row written ahead
+    j.failed(b, ambiguous=True, error="timeout", http_status=None, action=SetStatus(5, "open"))
+    await j.resolve(Mirror(order_id=5, status="open"))
+    (_, kw) = store.calls[-1]
+    (settled,) = [o for o in kw["outcomes"] if o.journal_id == b]
+    assert settled.status == RESOLVED and settled.sent is not None and '"order_id":5' in settled.sent.request
