@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config
 from mortard.store.db import create_pool
 

@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config
 from mortard.operator._db import database
 from mortard.operator.render import emit, table, to_json, when

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config
 from mortard.operator._db import STATES, database, find_order
 from mortard.operator.diff import Names, action_text

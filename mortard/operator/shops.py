@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config, ConfigError, build
 from mortard.operator._db import database
 from mortard.operator.render import cell, emit, table, to_json

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import asyncpg
 
-from mortard.consume.records import InboxEvent
+from mortard.store.events import InboxEvent
 from mortard.store.db import RawJson
 
 # One statement per event: store the event once (dedupe on webhook/event id or Kafka coordinates),
