@@ -24,8 +24,8 @@ from mortard.heartland.catalog import AccountCatalog
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.store.db import migrate, pool_from_config
 from mortard.store.orders import OrderStore
+from mortard.store.reservations import StockHolds
 from mortard.sync.machine import OrderMachine, RetryPolicy, Scheduler, ShopRuntime
-from mortard.sync.reservations import ReservationLedger
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -98,7 +98,7 @@ class Daemon:
         runtimes = {domain: ShopRuntime(settings[domain], shop.heartland_account, self.clients[shop.heartland_account],
                                         catalogs[shop.heartland_account]) for domain, shop in cfg.shops.items()}
         store = OrderStore(self.pool, self.owner, cfg.daemon.lease_s)
-        self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=ReservationLedger(),
+        self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=StockHolds(self.pool, self.owner),
                                     retry=RetryPolicy(in_process=cfg.daemon.max_attempts_in_process,
                                                       max_attempts=cfg.daemon.max_attempts),
                                     metrics=self.metrics)

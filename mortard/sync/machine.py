@@ -31,7 +31,7 @@ from mortard.sync.execute import execute, read_mirror
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
-from mortard.sync.reservations import ReservationLedger, StockRead
+from mortard.sync.reservations import Ledger, ReservationLedger, StockRead
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -101,12 +101,12 @@ class _Run:
 
 class OrderMachine:
     def __init__(self, store: OrderStore, shops: Mapping[str, ShopRuntime], dialect: Dialect, *,
-                 ledger: ReservationLedger | None = None, retry: RetryPolicy | None = None,
+                 ledger: Ledger | None = None, retry: RetryPolicy | None = None,
                  metrics: Any = None, now: Callable[[], datetime] | None = None) -> None:
         self._store = store
         self._shops = shops
         self._dialect = dialect
-        self._ledger = ledger or ReservationLedger()
+        self._ledger: Ledger = ledger or ReservationLedger()
         self._retry = retry or RetryPolicy()
         self._metrics = metrics
         self._now = now or (lambda: datetime.now(timezone.utc))
@@ -146,7 +146,7 @@ class OrderMachine:
                                               success=False, error=repr(exc)[:500], account=rt.account,
                                               next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
-                self._ledger.release(key)
+                self._ledger.ended(key)   # the lease's end released the order's holds
 
     async def _converge(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder) -> bool:
         row = run.row
@@ -188,8 +188,10 @@ class OrderMachine:
                 # only cost planning, the journal write is done. Otherwise plan as far as possible.
                 planned = Batch(p.actions) if run.journal.ahead else batch(inp, p)
                 actions = planned.actions
-                # Hold the routed units before the first await, so no other order routes to them.
-                self._ledger.reserve(key, routed_units(actions, mirror))
+                # Hold the routed units before the first request, so no other order routes to them.
+                # Another order (of any daemon) may have taken some since the read: plan again.
+                if not await self._ledger.reserve(rt.account, key, routed_units(actions, mirror), run.stock_read):
+                    continue
                 # A batch is journaled (perhaps ahead, with an earlier batch) before its first
                 # request; its mutations then run in order, their answers recorded later (sync/journal.py).
                 ids = await run.journal.begin(actions, mirror, planned.ahead)
@@ -212,7 +214,7 @@ class OrderMachine:
                     finally:
                         self._observe_step(act.kind, time.perf_counter() - started)
                     if isinstance(act, SetStatus):
-                        self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
+                        await self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
             except HeartlandAmbiguous as exc:
                 log.warning("heartland_ambiguous", error=str(exc))
                 dirty = True
@@ -239,7 +241,7 @@ class OrderMachine:
                                   next_attempt_at=self._now() + timedelta(minutes=10))
 
     async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...]) -> None:
-        read = self._ledger.open_read(item_ids)
+        read = await self._ledger.open_read(rt.account, item_ids)
         rows = await rt.client.inventory_values(item_ids) if item_ids else []
         raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
         run.stock_read = (raw, read)   # a newer read replaces an older one
