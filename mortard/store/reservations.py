@@ -1,8 +1,9 @@
 """Stock holds in Postgres, shared by every daemon of a deployment (`mortard.sync.reservations`
 says what they are; `migrations/0003_stock_holds.sql` has the tables, functions and trigger).
 
-Cost per order: one statement before each stock read, one for each batch that routes units, one
-after the order is opened; the lease's end releases what is left inside the statement that ends it.
+Cost per order: one statement before each stock read (it also makes the order's own holds what its
+lines take), one for each batch that routes units, one after the order is opened if it held any;
+the lease's end releases what is left inside the statement that ends it (a trigger).
 """
 from __future__ import annotations
 
@@ -15,12 +16,9 @@ from mortard.sync.errors import LeaseLost
 
 __all__ = ["StockHolds"]
 
-_COUNTERS = """
-SELECT item_id, location_id, held, released FROM stock_counters
-WHERE account = $1 AND item_id = ANY($2::bigint[])
-"""
+_OPEN_READ = "SELECT * FROM mortard_open_stock_read($1, $2, $3, $4, $5, $6, $7, $8)"
 
-_HOLD = "SELECT * FROM mortard_hold_stock($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_HOLD = "SELECT * FROM mortard_hold_stock($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 
 # Only while this daemon holds the lease: once another daemon has the order, its holds are that
 # daemon's to end.
@@ -40,9 +38,21 @@ class StockHolds:
         self._owner = owner             # the daemon's lease owner id
         self._holding: set[r.Owner] = set()   # orders this daemon has held units for in this run
 
-    async def open_read(self, account: str, item_ids: Iterable[int]) -> r.StockRead:
-        rows = await self._pool.fetch(_COUNTERS, account, list(item_ids))
-        return r.open_read(account, {(x["item_id"], x["location_id"]): (x["held"], x["released"]) for x in rows})
+    async def open_read(self, account: str, item_ids: Iterable[int], owner: r.Owner,
+                        lines_hold: Mapping[r.Unit, int]) -> r.StockRead:
+        shop, order_id = owner    # type: ignore[misc]
+        own = sorted(r.wanted(lines_hold).items())
+        try:
+            rows = await self._pool.fetch(_OPEN_READ, account, shop, order_id, self._owner, list(item_ids),
+                                          [u[0] for u, _ in own], [u[1] for u, _ in own], [q for _, q in own])
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == _NOT_LEASED:
+                raise LeaseLost(f"{shop}/{order_id}") from exc
+            raise
+        if own:
+            self._holding.add(owner)
+        return r.open_read(account, {(x["r_item_id"], x["r_location_id"]): (x["r_held"], x["r_released"])
+                                     for x in rows})
 
     def view(self, stock: Mapping[r.Unit, int], read: r.StockRead) -> dict[r.Unit, int]:
         return r.view(stock, read)
@@ -55,12 +65,13 @@ class StockHolds:
         shop, order_id = owner    # type: ignore[misc]
         keys = sorted(units)
         stock, mark = read if read is not None else ({}, None)
+        need = {} if mark is None else r.needs(units, stock, mark)
         try:
             rows = await self._pool.fetch(
                 _HOLD, account, shop, order_id, self._owner, [k[0] for k in keys], [k[1] for k in keys],
-                [units[k] for k in keys],
-                [None if mark is None else stock.get(k, 0) for k in keys],
-                [None if mark is None else mark.released_before.get(k, 0) for k in keys])
+                [units[k] for k in keys], [need.get(k, 0) for k in keys],
+                [stock.get(k, 0) if need.get(k) else None for k in keys],
+                [mark.released_before.get(k, 0) if mark is not None else 0 for k in keys])
         except asyncpg.PostgresError as exc:
             if getattr(exc, "sqlstate", None) == _NOT_LEASED:
                 raise LeaseLost(f"{shop}/{order_id}") from exc
@@ -81,3 +92,4 @@ class StockHolds:
 
     def ended(self, owner: r.Owner) -> None:
         self._holding.discard(owner)
+

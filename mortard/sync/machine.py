@@ -31,7 +31,7 @@ from mortard.sync.execute import execute, read_mirror
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
-from mortard.sync.reservations import Ledger, ReservationLedger, StockRead
+from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, held_by_lines
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -179,7 +179,7 @@ class OrderMachine:
                     items = {**(items or {}), **await rt.catalog.items(action.skus, rt.settings.item_match)}
                     continue
                 if isinstance(action, LoadStock):
-                    await self._load_stock(rt, run, action.item_ids)
+                    await self._load_stock(rt, run, action.item_ids, mirror)
                     continue
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, order, mirror, action)
@@ -240,8 +240,11 @@ class OrderMachine:
                                   success=False, mirror=mirror, account=rt.account,
                                   next_attempt_at=self._now() + timedelta(minutes=10))
 
-    async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...]) -> None:
-        read = await self._ledger.open_read(rt.account, item_ids)
+    async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...], mirror: Mirror) -> None:
+        # The order's own holds become what its lines take in Heartland (a run that took over a
+        # killed daemon's order, or whose send failed after its hold, holds nothing it didn't route).
+        read = await self._ledger.open_read(rt.account, item_ids, (run.row.shop, run.row.order_id),
+                                            held_by_lines(mirror, self._dialect.status_pending))
         rows = await rt.client.inventory_values(item_ids) if item_ids else []
         raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
         run.stock_read = (raw, read)   # a newer read replaces an older one

@@ -11,13 +11,18 @@ Holds must be shared by every daemon of a deployment, so the numbers live in Pos
 
 - per (account, item, location) two running totals: `held` (units held now) and `released` (units
   ever released). `held + released` only grows, which is what makes a stale copy safe to use.
-- `open_read`, before asking Heartland, notes both for the items asked about (`StockRead`).
+- `open_read`, before asking Heartland, notes both for the items asked about (`StockRead`). It
+  first makes the order's own holds what its lines take in Heartland uncommitted (`held_by_lines`):
+  a run that took the order over from a killed daemon, or whose request failed after its hold,
+  doesn't count units it holds but never routed against itself.
 - `view(stock, read)`: the read less `taken`, the units held when the read began plus those held
   since (while this daemon knew). It can only be optimistic (another daemon held units since),
   never more pessimistic than the truth.
 - `reserve` is the atomic check: the units fit if, for each, `read - held_now - (released_now -
-  released_before) >= qty`; then they are held, else nothing is and the read's `taken` is brought
-  up to date, so the caller plans again with what is really left.
+  released_before) >= need`; then they are held, else nothing is and the read's `taken` is brought
+  up to date, so the caller plans again with what is really left. `need` is what the plan took
+  from the stock it saw: units routed beyond it (to a backorder location) or to items and places
+  the read didn't cover (items that track no inventory) are held without a check.
 - A hold belongs to an order, not to a daemon: it is released once Heartland commits the units
   (the order was opened: `release`) and, whatever happened, when the order's lease ends (the store
   does that in the transaction that ends the lease). A killed daemon's holds stay with its orders
@@ -30,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from mortard.sync.model import Mirror
 
 Unit = tuple[int, int]   # (item id, location id)
 Owner = Hashable         # (shop, order id)
@@ -64,9 +71,11 @@ def view(stock: Mapping[Unit, int], read: StockRead) -> dict[Unit, int]:
     return {unit: qty - read.taken.get(unit, 0) for unit, qty in stock.items()}
 
 
-def fits(stock: Mapping[Unit, int], read: StockRead, counters: Counters, units: Mapping[Unit, int]) -> bool:
+def fits(stock: Mapping[Unit, int], read: StockRead, counters: Counters, need: Mapping[Unit, int]) -> bool:
     """The check `reserve` makes under the totals' locks (the SQL says the same)."""
-    for unit, qty in units.items():
+    for unit, qty in need.items():
+        if qty <= 0:
+            continue
         held, released = counters.get(unit, (0, 0))
         if stock.get(unit, 0) - held - (released - read.released_before.get(unit, 0)) < qty:
             return False
@@ -77,11 +86,33 @@ def wanted(units: Mapping[Unit, int]) -> dict[Unit, int]:
     return {u: q for u, q in units.items() if q > 0}
 
 
+def needs(units: Mapping[Unit, int], stock: Mapping[Unit, int], read: StockRead) -> dict[Unit, int]:
+    """How many of the routed units the plan took from the stock it saw (per unit: at most what the
+    view showed; none where the read showed no row)."""
+    seen = view(stock, read)
+    return {u: min(q, max(seen[u], 0)) if u in seen else 0 for u, q in units.items()}
+
+
+def held_by_lines(mirror: Mirror, pending_status: str) -> dict[Unit, int]:
+    """The units an order's lines take in Heartland without Heartland committing them: its
+    distributed, uninvoiced units while the order is pending (an open order's are committed)."""
+    out: dict[Unit, int] = {}
+    if mirror.order_id is None or mirror.status != pending_status:
+        return out
+    for ln in mirror.lines:
+        if ln.location_id is not None and ln.qty > ln.qty_invoiced:
+            unit = (ln.item_id, ln.location_id)
+            out[unit] = out.get(unit, 0) + ln.qty - ln.qty_invoiced
+    return out
+
+
 class Ledger(Protocol):
     """What `OrderMachine` asks of the holds."""
 
-    async def open_read(self, account: str, item_ids: Iterable[int]) -> StockRead:
-        """Call before asking Heartland for these items' stock; pass the result to `view`."""
+    async def open_read(self, account: str, item_ids: Iterable[int], owner: Owner,
+                        lines_hold: Mapping[Unit, int]) -> StockRead:
+        """Call before asking Heartland for these items' stock; pass the result to `view`. The
+        owner's holds become `lines_hold` first (`held_by_lines`)."""
 
     def view(self, stock: Mapping[Unit, int], read: StockRead) -> dict[Unit, int]: ...
 
@@ -104,9 +135,19 @@ class ReservationLedger:
     _held: dict[Owner, dict[tuple[str, int, int], int]] = field(default_factory=dict)
     _totals: dict[str, dict[Unit, tuple[int, int]]] = field(default_factory=dict)
 
-    async def open_read(self, account: str, item_ids: Iterable[int]) -> StockRead:
+    async def open_read(self, account: str, item_ids: Iterable[int], owner: Owner,
+                        lines_hold: Mapping[Unit, int]) -> StockRead:
+        totals = self._totals.setdefault(account, {})
+        mine = {k: q for k, q in self._held.get(owner, {}).items() if k[0] == account}
+        target = {(account, *u): q for u, q in wanted(lines_hold).items()}
+        for key in set(mine) | set(target):
+            delta = target.get(key, 0) - mine.get(key, 0)
+            held, released = totals.get(key[1:], (0, 0))
+            totals[key[1:]] = (held + delta, released + max(-delta, 0))
+        if mine or target:
+            self._held[owner] = target
         items = set(item_ids)
-        return open_read(account, {u: c for u, c in self._totals.get(account, {}).items() if u[0] in items})
+        return open_read(account, {u: c for u, c in totals.items() if u[0] in items})
 
     def view(self, stock: Mapping[Unit, int], read: StockRead) -> dict[Unit, int]:
         return view(stock, read)
@@ -117,7 +158,7 @@ class ReservationLedger:
         if not units:
             return True
         totals = self._totals.setdefault(account, {})
-        if read is not None and not fits(read[0], read[1], totals, units):
+        if read is not None and not fits(read[0], read[1], totals, needs(units, *read)):
             refresh(read[1], {u: totals.get(u, (0, 0)) for u in units})
             return False
         mine = self._held.setdefault(owner, {})

@@ -29,30 +29,85 @@ CREATE TABLE stock_holds (
 -- Every statement that locks counters locks them in (account, item_id, location_id) order, so two
 -- orders holding or releasing several units at once never deadlock.
 
+CREATE FUNCTION mortard_check_lease(p_shop text, p_order_id bigint, p_owner text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orders o WHERE o.shop = p_shop AND o.order_id = p_order_id
+                   AND o.lease_owner = p_owner AND o.lease_until > now()) THEN
+        RAISE EXCEPTION 'order %/% is not leased by %', p_shop, p_order_id, p_owner USING ERRCODE = 'MH001';
+    END IF;
+END
+$$;
+
+-- Before a stock read: make the order's holds what its lines take in Heartland uncommitted
+-- (p_own_*: units the order's distributed lines take while it is pending), then return the
+-- totals of the items about to be read. Units no longer held count as released.
+CREATE FUNCTION mortard_open_stock_read(p_account text, p_shop text, p_order_id bigint, p_owner text,
+                                        p_items bigint[], p_own_items bigint[], p_own_locations bigint[],
+                                        p_own_qty integer[])
+RETURNS TABLE (r_item_id bigint, r_location_id bigint, r_held bigint, r_released bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_own_items) > 0
+       OR EXISTS (SELECT 1 FROM stock_holds h WHERE h.shop = p_shop AND h.order_id = p_order_id) THEN
+        PERFORM mortard_check_lease(p_shop, p_order_id, p_owner);
+        INSERT INTO stock_counters (account, item_id, location_id)
+        SELECT p_account, w.i, w.l FROM unnest(p_own_items, p_own_locations) AS w(i, l) ORDER BY w.i, w.l
+        ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM stock_counters c
+        WHERE c.account = p_account
+          AND ((c.item_id, c.location_id) IN (SELECT * FROM unnest(p_own_items, p_own_locations))
+               OR (c.item_id, c.location_id) IN (SELECT h.item_id, h.location_id FROM stock_holds h
+                                                 WHERE h.shop = p_shop AND h.order_id = p_order_id
+                                                   AND h.account = p_account))
+        ORDER BY c.item_id, c.location_id FOR UPDATE;
+        WITH target AS (
+            SELECT w.i, w.l, w.q FROM unnest(p_own_items, p_own_locations, p_own_qty) AS w(i, l, q)
+        ), current_ AS (
+            SELECT h.item_id AS i, h.location_id AS l, h.qty AS q FROM stock_holds h
+            WHERE h.shop = p_shop AND h.order_id = p_order_id AND h.account = p_account
+        ), delta AS (
+            SELECT coalesce(t.i, n.i) AS i, coalesce(t.l, n.l) AS l, coalesce(t.q, 0) - coalesce(n.q, 0) AS d
+            FROM target t FULL JOIN current_ n ON n.i = t.i AND n.l = t.l
+        )
+        UPDATE stock_counters c SET held = c.held + d.d, released = c.released + greatest(-d.d, 0)
+        FROM delta d WHERE c.account = p_account AND c.item_id = d.i AND c.location_id = d.l AND d.d <> 0;
+        DELETE FROM stock_holds h
+        WHERE h.shop = p_shop AND h.order_id = p_order_id AND h.account = p_account
+          AND (h.item_id, h.location_id) NOT IN (SELECT * FROM unnest(p_own_items, p_own_locations));
+        INSERT INTO stock_holds (shop, order_id, account, item_id, location_id, qty)
+        SELECT p_shop, p_order_id, p_account, w.i, w.l, w.q
+        FROM unnest(p_own_items, p_own_locations, p_own_qty) AS w(i, l, q)
+        ON CONFLICT (shop, order_id, account, item_id, location_id) DO UPDATE SET qty = EXCLUDED.qty;
+    END IF;
+    RETURN QUERY
+    SELECT c.item_id, c.location_id, c.held, c.released FROM stock_counters c
+    WHERE c.account = p_account AND c.item_id = ANY(p_items);
+END
+$$;
+
 -- Hold units for an order if they still fit the order's stock read:
---   read - held - (released - released_before) >= qty   for every unit (a NULL read: no check).
+--   read - held - (released - released_before) >= need   for every unit (a NULL read: no check),
+-- `need` being what the plan took from the stock it saw (see mortard/sync/reservations.py).
 -- All or nothing. Raises (SQLSTATE MH001) unless p_owner holds the order's lease. Returns the
 -- units' totals after the call and whether they were held.
 CREATE FUNCTION mortard_hold_stock(p_account text, p_shop text, p_order_id bigint, p_owner text,
-                                   p_items bigint[], p_locations bigint[], p_qty integer[],
+                                   p_items bigint[], p_locations bigint[], p_qty integer[], p_need integer[],
                                    p_read bigint[], p_released_before bigint[])
 RETURNS TABLE (r_item_id bigint, r_location_id bigint, r_held bigint, r_released bigint, r_granted boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     ok boolean;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM orders o WHERE o.shop = p_shop AND o.order_id = p_order_id
-                   AND o.lease_owner = p_owner AND o.lease_until > now()) THEN
-        RAISE EXCEPTION 'order %/% is not leased by %', p_shop, p_order_id, p_owner USING ERRCODE = 'MH001';
-    END IF;
+    PERFORM mortard_check_lease(p_shop, p_order_id, p_owner);
     INSERT INTO stock_counters (account, item_id, location_id)
     SELECT p_account, w.i, w.l FROM unnest(p_items, p_locations) AS w(i, l) ORDER BY w.i, w.l
     ON CONFLICT DO NOTHING;
     PERFORM 1 FROM stock_counters c
     WHERE c.account = p_account AND (c.item_id, c.location_id) IN (SELECT * FROM unnest(p_items, p_locations))
     ORDER BY c.item_id, c.location_id FOR UPDATE;
-    SELECT coalesce(bool_and(w.rd IS NULL OR w.rd - c.held - (c.released - w.rb) >= w.q), true) INTO ok
-    FROM unnest(p_items, p_locations, p_qty, p_read, p_released_before) AS w(i, l, q, rd, rb)
+    SELECT coalesce(bool_and(w.rd IS NULL OR w.n <= 0 OR w.rd - c.held - (c.released - w.rb) >= w.n), true) INTO ok
+    FROM unnest(p_items, p_locations, p_need, p_read, p_released_before) AS w(i, l, n, rd, rb)
     JOIN stock_counters c ON c.account = p_account AND c.item_id = w.i AND c.location_id = w.l;
     IF ok THEN
         INSERT INTO stock_holds (shop, order_id, account, item_id, location_id, qty)

@@ -14,6 +14,7 @@ from mortard.sync.errors import LeaseLost
 SHOP = "acme-store.myshopify.com"
 ACC = "acme"
 MUG, EAST, WEST = 501, 10, 11
+READER = (SHOP, 999)     # reads for an order that holds nothing and routed nothing
 
 
 async def new_order(pool: asyncpg.Pool, order_id: int) -> None:
@@ -40,7 +41,7 @@ async def test_many_daemons_holding_the_last_units_at_once_get_exactly_what_hear
     for n in range(4):
         await claimed(pool, f"d{n}", *range(100 + 10 * n, 110 + 10 * n))
     heartland = {(MUG, EAST): 5}
-    reads = [await daemons[i // 10].open_read(ACC, [MUG]) for i in range(40)]
+    reads = [await daemons[i // 10].open_read(ACC, [MUG], READER, {}) for i in range(40)]
     results = await asyncio.gather(*(daemons[i // 10].reserve(ACC, (SHOP, 100 + i), {(MUG, EAST): 1},
                                                               (heartland, reads[i])) for i in range(40)))
     assert sum(results) == 5
@@ -53,7 +54,7 @@ async def test_a_hold_covers_several_units_all_or_nothing(pool):
     holds = StockHolds(pool, "d1")
     await claimed(pool, "d1", 1, 2)
     heartland = {(MUG, EAST): 1, (MUG, WEST): 1}
-    a, b = await holds.open_read(ACC, [MUG]), await holds.open_read(ACC, [MUG])
+    a, b = await holds.open_read(ACC, [MUG], READER, {}), await holds.open_read(ACC, [MUG], READER, {})
     assert await holds.reserve(ACC, (SHOP, 1), {(MUG, WEST): 1}, (heartland, a))
     assert not await holds.reserve(ACC, (SHOP, 2), {(MUG, EAST): 1, (MUG, WEST): 1}, (heartland, b))
     assert await totals(pool) == {(MUG, EAST): (0, 0), (MUG, WEST): (1, 0)}
@@ -63,12 +64,14 @@ async def test_a_hold_covers_several_units_all_or_nothing(pool):
 async def test_a_release_after_a_read_began_still_counts_for_that_read(pool):
     holds = StockHolds(pool, "d1")
     await claimed(pool, "d1", 1, 2)
+    b = await holds.open_read(ACC, [MUG], READER, {})   # order 2's read begins
     assert await holds.reserve(ACC, (SHOP, 1), {(MUG, EAST): 1}, None)
-    b = await holds.open_read(ACC, [MUG])
     await holds.release((SHOP, 1))             # order 1 opened: Heartland commits its unit now
     stale = {(MUG, EAST): 1}                   # but order 2's answer predates that
+    assert holds.view(stale, b) == {(MUG, EAST): 1}     # nor did order 2 see the hold
     assert not await holds.reserve(ACC, (SHOP, 2), {(MUG, EAST): 1}, (stale, b))
-    fresh = await holds.open_read(ACC, [MUG])
+    assert holds.view(stale, b) == {(MUG, EAST): 0}
+    fresh = await holds.open_read(ACC, [MUG], READER, {})
     assert holds.view({(MUG, EAST): 0}, fresh) == {(MUG, EAST): 0}
     assert await totals(pool) == {(MUG, EAST): (0, 1)}
 
@@ -105,11 +108,40 @@ async def test_a_killed_daemons_holds_pass_to_the_daemon_that_takes_its_order_ov
     # Taken over, not ended: the dead daemon's routed unit is still held for the order.
     assert await totals(pool) == {(MUG, EAST): (1, 0)}
     heir_holds = StockHolds(pool, "heir")
-    mark = await heir_holds.open_read(ACC, [MUG])
-    assert heir_holds.view({(MUG, EAST): 1}, mark) == {(MUG, EAST): 0}
+    mark = await heir_holds.open_read(ACC, [MUG], READER, {})
+    assert heir_holds.view({(MUG, EAST): 1}, mark) == {(MUG, EAST): 0}   # other orders can't have it
     # The dead daemon, were it only slow, can no longer release or add to the order's holds.
     await dead.release((SHOP, 1))
     assert await totals(pool) == {(MUG, EAST): (1, 0)}
     await heir.finish(SHOP, 1, state="invoiced", seen_seq=1, success=True)
     assert await totals(pool) == {(MUG, EAST): (0, 1)}
     assert await pool.fetchval("SELECT count(*) FROM stock_holds") == 0
+
+
+async def test_a_taken_over_order_holds_what_its_lines_take_not_what_its_dead_daemon_held(pool):
+    # The dead daemon held 2 units for order 1 and died before routing them (no line in Heartland);
+    # it had also routed a unit of order 1 to WEST, which Heartland doesn't commit (pending order).
+    await claimed(pool, "dead", 1)
+    assert await StockHolds(pool, "dead").reserve(ACC, (SHOP, 1), {(MUG, EAST): 2, (MUG, WEST): 1}, None)
+    await pool.execute("UPDATE orders SET lease_until = now() - interval '1 second' WHERE order_id = 1")
+    heir = OrderStore(pool, "heir", 30)
+    assert await heir.claim_due(10) == [(SHOP, 1)]
+    holds = StockHolds(pool, "heir")
+    mark = await holds.open_read(ACC, [MUG], (SHOP, 1), {(MUG, WEST): 1})
+    assert await totals(pool) == {(MUG, EAST): (0, 2), (MUG, WEST): (1, 0)}
+    heartland = {(MUG, EAST): 2, (MUG, WEST): 1}
+    assert holds.view(heartland, mark) == {(MUG, EAST): 2, (MUG, WEST): 0}
+    assert await holds.reserve(ACC, (SHOP, 1), {(MUG, EAST): 2}, (heartland, mark))
+    await holds.release((SHOP, 1))      # opened
+    assert await totals(pool) == {(MUG, EAST): (0, 4), (MUG, WEST): (0, 1)}
+    with pytest.raises(LeaseLost):      # the dead daemon's last word, were it only slow
+        await StockHolds(pool, "dead").open_read(ACC, [MUG], (SHOP, 1), {(MUG, EAST): 1})
+
+
+async def test_units_sent_to_a_backorder_location_are_held_without_a_check(pool):
+    holds = StockHolds(pool, "d1")
+    await claimed(pool, "d1", 1)
+    heartland = {(MUG, EAST): 1}      # no row for WEST: the plan sent 3 units there as a backorder
+    mark = await holds.open_read(ACC, [MUG], (SHOP, 1), {})
+    assert await holds.reserve(ACC, (SHOP, 1), {(MUG, EAST): 1, (MUG, WEST): 3}, (heartland, mark))
+    assert await totals(pool) == {(MUG, EAST): (1, 0), (MUG, WEST): (3, 0)}
