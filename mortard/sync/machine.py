@@ -31,7 +31,7 @@ from mortard.sync.execute import execute, read_mirror
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
-from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, held_by_lines
+from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, draft_retry_delay, held_by_lines
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -207,9 +207,14 @@ class OrderMachine:
                                                           success=True, mirror=mirror, account=rt.account)
                             if isinstance(act, CompleteInvoice):
                                 # Heartland has less stock than it showed when we routed (sold elsewhere
-                                # meanwhile): the invoice stays open for staff rather than overselling.
-                                return await self._finish(run, WAITING_STOCK, (Reason("invoice_refused", _said(exc)),),
-                                                          success=True, mirror=mirror, account=rt.account)
+                                # meanwhile): rather than oversell, the invoice stays open and is reused,
+                                # completed by a later run once the stock is back (or by staff).
+                                return await self._finish(
+                                    run, WAITING_STOCK, (Reason("invoice_refused", (
+                                        f"invoice {act.invoice_id} kept open, to be completed when the stock "
+                                        f"is back; {_said(exc)}")),),
+                                    success=True, mirror=mirror, account=rt.account,
+                                    next_attempt_at=self._now() + draft_retry_delay(self._now() - run.row.first_event_at))
                         raise
                     finally:
                         self._observe_step(act.kind, time.perf_counter() - started)

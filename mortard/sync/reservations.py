@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from mortard.sync.model import Mirror
@@ -104,6 +105,20 @@ def held_by_lines(mirror: Mirror, pending_status: str) -> dict[Unit, int]:
             unit = (ln.item_id, ln.location_id)
             out[unit] = out.get(unit, 0) + ln.qty - ln.qty_invoiced
     return out
+
+
+DRAFT_RETRY_MIN = timedelta(seconds=5)
+DRAFT_RETRY_MAX = timedelta(minutes=15)
+
+
+def draft_retry_delay(waited: timedelta) -> timedelta:
+    """When to try again to complete an invoice Heartland refused for want of stock (sold elsewhere
+    since the units were routed: a sale in the store, a manual adjustment). Heartland documents no
+    way to delete an invoice, so the draft is reused: the order's next run completes that invoice
+    (the planner never makes a second one at a location with an open invoice). A tenth of how long
+    the order has waited so far, between 5 s and 15 min: a short gap is bridged soon, a long one
+    costs one request a quarter hour."""
+    return min(DRAFT_RETRY_MAX, max(DRAFT_RETRY_MIN, waited / 10))
 
 
 class Ledger(Protocol):
