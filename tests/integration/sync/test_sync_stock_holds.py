@@ -81,6 +81,10 @@ async def test_only_the_lease_holder_can_hold_stock_for_an_order(pool):
     with pytest.raises(LeaseLost):
         await StockHolds(pool, "d2").reserve(ACC, (SHOP, 1), {(MUG, EAST): 1}, None)
     assert await pool.fetchval("SELECT count(*) FROM stock_holds") == 0
+    # A lease that ran out but that no one took is still d1's (its next journal write renews it).
+    await pool.execute("UPDATE orders SET lease_until = now() - interval '1 second' WHERE order_id = 1")
+    assert await StockHolds(pool, "d1").reserve(ACC, (SHOP, 1), {(MUG, EAST): 1}, None)
+    assert await totals(pool) == {(MUG, EAST): (1, 0)}
 
 
 async def test_the_end_of_the_lease_ends_the_holds_in_the_same_statement(pool):
