@@ -17,7 +17,8 @@ Holds must be shared by every daemon of a deployment, so the numbers live in Pos
   doesn't count units it holds but never routed against itself.
 - `view(stock, read)`: the read less `taken`, the units held when the read began plus those held
   since (as far as this daemon has heard). Against the check below it can only be optimistic
-  (another daemon held units since), never pessimistic, so a unit the view hides is truly gone.
+  (another daemon held units since), never pessimistic: the plan never leaves a unit unrouted
+  that the check would have granted.
 - `reserve` is the atomic check: the units fit if, for each, `read - held_now - (released_now -
   released_before) >= need`; then they are held, else nothing is and the read's `taken` is brought
   up to date, so the caller plans again with what is really left. `need` is what the plan took
