@@ -23,8 +23,8 @@ from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.store.db import migrate, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
+from mortard.store.reservations import StockHolds
 from mortard.sync.machine import OrderMachine, RetryPolicy, Scheduler, ShopRuntime
-from mortard.sync.reservations import ReservationLedger
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -88,7 +88,7 @@ class Daemon:
         self._notifier.status(f"taking the instance name {self.owner}")
         released = await self._instance.acquire(wait_s=cfg.daemon.lease_s / 4)
         if released:
-            log.info("own_leases_released", owner=self.owner, orders=released)
+            log.info("own_leases_expired", owner=self.owner, orders=released)
 
         observer = self.metrics.heartland_observer()
         catalogs: dict[str, AccountCatalog] = {}
@@ -102,7 +102,7 @@ class Daemon:
         runtimes = {domain: ShopRuntime(settings[domain], shop.heartland_account, gateways[shop.heartland_account])
                     for domain, shop in cfg.shops.items()}
         store = OrderStore(self.pool, self.owner, cfg.daemon.lease_s)
-        self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=ReservationLedger(),
+        self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=StockHolds(self.pool, self.owner),
                                     retry=RetryPolicy(in_process=cfg.daemon.max_attempts_in_process,
                                                       max_attempts=cfg.daemon.max_attempts),
                                     metrics=self.metrics)
