@@ -24,6 +24,7 @@ from mortard.store.db import migrate, ping, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
 from mortard.store.shops import settings_overrides
+from mortard.store.stats import orders_by_state
 from mortard.sync.machine import OrderMachine, RetryPolicy, Scheduler, ShopRuntime
 from mortard.sync.reservations import ReservationLedger
 from mortard.sync.settings import ShopSettings
@@ -217,8 +218,7 @@ class Daemon:
         while True:
             try:
                 assert self.pool is not None and self.scheduler is not None
-                rows = await self.pool.fetch("SELECT sync_state, count(*) AS n FROM orders GROUP BY sync_state")
-                self.metrics.set_order_counts({r["sync_state"]: r["n"] for r in rows})
+                self.metrics.set_order_counts(await orders_by_state(self.pool))
                 self.metrics.inflight_orders.set(self.scheduler.in_flight)
                 for name, client in self.clients.items():
                     self.metrics.account_concurrency_limit.labels(account=name).set(client.limits.concurrency_limit)
