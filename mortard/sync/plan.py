@@ -86,6 +86,11 @@ def plan(inp: PlanInput) -> Plan:
             if result is not None:
                 return result
         if _closed_total(m) != m.payments_total:
+            # The order stays open for staff, but returns of invoiced units balance on their own tickets:
+            # make them, or Heartland keeps money Shopify gave back.
+            ticket = _plan_tickets(inp, ret)
+            if ticket is not None:
+                return ticket
             return Plan(state=PENDING, reasons=(_imbalance(inp, _closed_total(m)),))
         steps = (_plan_lines,)
     else:
@@ -343,7 +348,7 @@ def _imbalance(inp: PlanInput, total: Decimal) -> Reason:
     for r in o.refunds:
         if r.id in ticketed:
             continue
-        explained = sum((rl.subtotal + rl.tax for rl in r.lines), ZERO) + r.shipping
+        explained = sum((rl.subtotal for rl in r.lines), r.shipping) + r.tax
         if r.amount != explained:
             parts.append(f"refund {r.id} of {r.amount} is {r.amount - explained} more than the items, tax and "
                          f"shipping it returns (goodwill or adjustment)")
