@@ -30,6 +30,14 @@ from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
 
+# Why pending orders wait, by reason code (for mortard_orders_pending_reasons).
+_PENDING_REASONS_SQL = """
+SELECT r->>'code' AS code, count(*) AS n
+FROM orders, jsonb_array_elements(pending_reasons) AS r
+WHERE sync_state = 'pending'
+GROUP BY 1
+"""
+
 
 def make_owner_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -192,6 +200,8 @@ class Daemon:
                 assert self.pool is not None and self.scheduler is not None
                 rows = await self.pool.fetch("SELECT sync_state, count(*) AS n FROM orders GROUP BY sync_state")
                 self.metrics.set_order_counts({r["sync_state"]: r["n"] for r in rows})
+                rows = await self.pool.fetch(_PENDING_REASONS_SQL)
+                self.metrics.set_pending_reasons({r["code"]: r["n"] for r in rows})
                 self.metrics.inflight_orders.set(self.scheduler.in_flight)
                 for name, client in self.clients.items():
                     self.metrics.account_concurrency_limit.labels(account=name).set(client.limits.concurrency_limit)
