@@ -23,6 +23,7 @@ from mortard.sync.batch import batch, routed_units
 from mortard.sync.model import Catalog, Item, Location, Mirror, ShopifyOrder
 from mortard.sync.plan import PlanInput, plan
 from mortard.sync.settings import ShopSettings
+from properties import examples
 
 D = Decimal
 ONLINE, EAST, WEST = 1, 10, 20
@@ -455,7 +456,7 @@ def sequences(draw: st.DrawFn):
     return sp, stocked, ops, [draw(order) for _ in ops]
 
 
-@settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=examples(120), suppress_health_check=[HealthCheck.too_slow])
 @given(case=sequences())
 def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopify(case):
     check_sequence(case)

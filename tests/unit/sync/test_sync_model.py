@@ -15,6 +15,7 @@ from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, refund_payl
 from mortard.sync.model import (
     HInvoice, HInvoiceLine, HLine, HPayment, HTicket, InvalidOrder, Mirror, Refund, ShopifyOrder,
 )
+from properties import examples
 
 D = Decimal
 
@@ -278,7 +279,7 @@ def mutated_payloads(draw: st.DrawFn) -> dict[str, Any]:
     return snap
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow])
 @given(snap=mutated_payloads())
 def test_a_mutated_payload_either_parses_or_raises_invalid_order_and_nothing_else(snap):
     try:
@@ -290,7 +291,7 @@ def test_a_mutated_payload_either_parses_or_raises_invalid_order_and_nothing_els
     assert all(ln.price >= 0 and 0 <= ln.discount <= ln.price * ln.quantity for ln in o.lines)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(snap=_junk, refunds=st.one_of(st.none(), st.dictionaries(st.text(max_size=4), _junk, max_size=2)),
        transactions=st.one_of(st.none(), st.dictionaries(st.text(max_size=4), _junk, max_size=2)))
 def test_arbitrary_junk_raises_invalid_order_and_nothing_else(snap, refunds, transactions):
@@ -300,7 +301,7 @@ def test_arbitrary_junk_raises_invalid_order_and_nothing_else(snap, refunds, tra
         pass
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(refund=_junk, transaction=_junk)
 def test_junk_refund_and_transaction_events_raise_invalid_order_and_nothing_else(refund, transaction):
     try:

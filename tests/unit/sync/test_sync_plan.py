@@ -24,6 +24,7 @@ from mortard.sync.model import Catalog, HLine, Item, Location, Mirror, ShopifyOr
 from mortard.sync.money import CENT
 from mortard.sync.plan import PlanInput, plan
 from mortard.sync.settings import ShopSettings
+from properties import examples
 from values import ints_in
 
 D = Decimal
@@ -652,7 +653,7 @@ def random_orders(draw: st.DrawFn) -> tuple[OrderSpec, dict[tuple[int, int], int
     return OrderSpec(order_id=7001, number=2001, lines=lines, shipping=shipping, tax_rate=tax_rate), stock, s
 
 
-PROPERTY_SETTINGS = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(deadline=None, max_examples=examples(150), suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY_SETTINGS
