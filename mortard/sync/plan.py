@@ -505,10 +505,12 @@ def payment_type_for(gateway: str, inp: PlanInput) -> int | None:
     return inp.catalog.payment_types.get(name)
 
 
-def _desired_payments(inp: PlanInput, ret: Returns | None = None) -> dict[int, Decimal] | Reason:
+def _desired_payments(inp: PlanInput, ret: Returns | None = None) -> tuple[dict[int, Decimal], dict[int, Decimal]] | Reason:
     """Net money by Heartland payment type: received in Shopify, less the part of each refund that no
-    ticket carries (a ticket carries the invoiced units it returns, with their tax)."""
+    ticket carries (a ticket carries the invoiced units it returns, with their tax); and of it, what was
+    received."""
     out: dict[int, Decimal] = {}
+    received: dict[int, Decimal] = {}
     ret = ret or _returns(inp)
     on_ticket = {t.refund_id: -t.total for t in inp.mirror.tickets if t.refund_id is not None}
     entries = [(p.gateway, p.amount) for p in inp.order.payments]
@@ -518,12 +520,14 @@ def _desired_payments(inp: PlanInput, ret: Returns | None = None) -> dict[int, D
         if r.amount - carried:
             entries.append((r.gateway or (inp.order.payments[0].gateway if inp.order.payments else ""),
                             carried - r.amount))
-    for gateway, amount in entries:
+    for n, (gateway, amount) in enumerate(entries):
         ptid = payment_type_for(gateway, inp)
         if ptid is None:
             return Reason("no_payment_type", f"no Heartland payment type for Shopify gateway {gateway!r}")
         out[ptid] = out.get(ptid, ZERO) + amount
-    return out
+        if n < len(inp.order.payments):
+            received[ptid] = received.get(ptid, ZERO) + amount
+    return out, received
 
 
 def _plan_payments(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns | None = None) -> Plan | None:
@@ -534,11 +538,21 @@ def _plan_payments(inp: PlanInput, items: Mapping[int, Item | None], ret: Return
     desired = _desired_payments(inp, ret)
     if isinstance(desired, Reason):
         return Plan(state=PENDING, reasons=(desired,))
+    desired_net, received = desired
     have: dict[int, Decimal] = {}
+    have_received: dict[int, Decimal] = {}
     for p in m.payments:
         have[p.payment_type_id] = have.get(p.payment_type_id, ZERO) + p.amount
-    for ptid in sorted(set(desired) | set(have)):
-        delta = desired.get(ptid, ZERO) - have.get(ptid, ZERO)
+        if p.amount > 0:
+            have_received[p.payment_type_id] = have_received.get(p.payment_type_id, ZERO) + p.amount
+    for ptid in sorted(set(desired_net) | set(have)):
+        # Money received goes on as itself and refunds as negative payments, even when both are known at
+        # once (an order refunded before it reached Heartland): once the order closes, its negative
+        # payments are what says which refunds it already took (_absorbed).
+        more = received.get(ptid, ZERO) - have_received.get(ptid, ZERO)
+        delta = desired_net.get(ptid, ZERO) - have.get(ptid, ZERO)
+        if more > 0 and delta < more:
+            return Plan((AddPayment(m.order_id, more, ptid),), state=CREATING)
         if delta:
             return Plan((AddPayment(m.order_id, delta, ptid),), state=CREATING)
     return None

@@ -53,6 +53,7 @@ class Heartland:
     tickets: list[CreateTicket] = field(default_factory=list)
     log: list[Action] = field(default_factory=list)
     batched: bool = True   # as the daemon does (sync/batch.py); every batched mutation is still checked
+    items: dict[str, Item] = field(default_factory=lambda: dict(ITEMS))   # the account's catalogue, by SKU
 
     def deliver(self, order: ShopifyOrder, s: ShopSettings = SETTINGS) -> Plan:
         items: dict[str, Item | None] | None = None
@@ -65,7 +66,7 @@ class Heartland:
                 return p
             for a in p.actions:
                 if isinstance(a, LoadItems):
-                    items = {**(items or {}), **{k: ITEMS.get(k) for k in a.skus}}
+                    items = {**(items or {}), **{k: self.items.get(k) for k in a.skus}}
                 elif isinstance(a, LoadStock):
                     stock = {k: v for k, v in self.available.items() if k[0] in a.item_ids}
                 elif isinstance(a, FindCustomer):
@@ -453,7 +454,9 @@ def sequences(draw: st.DrawFn):
         st.tuples(st.just("stock"), st.sampled_from(SKUS)),
         st.tuples(st.just("cancel"))), max_size=5))
     order = st.sampled_from(["together", "refund_first", "snapshot_first", "twice"])
-    return sp, stocked, ops, [draw(order) for _ in ops]
+    # Sometimes the order reaches mortard only after its first changes (synced late, or refunded at once).
+    late = draw(st.sampled_from([0, 0, 1, 2]))
+    return sp, stocked, ops, [draw(order) for _ in ops], late
 
 
 @settings(deadline=None, max_examples=examples(120), suppress_health_check=[HealthCheck.too_slow])
@@ -479,13 +482,17 @@ def test_examples_the_property_found_stay_fixed(case):
 
 
 def check_sequence(case) -> None:
-    sp, stocked, ops, deliveries = case
+    sp, stocked, ops, deliveries, late = (*case, 0) if len(case) == 4 else case
     ids = {sku: ITEMS[sku].id for sku in SKUS}
     hl = Heartland({(ids[s], EAST): 50 for s in stocked})
     # The same deliveries one planner step at a time: batching must change only the grouping.
     twin = Heartland(dict(hl.available), batched=False)
 
-    def deliver(o: ShopifyOrder) -> Plan:
+    started = late == 0
+
+    def deliver(o: ShopifyOrder) -> Plan | None:
+        if not started:
+            return None      # Shopify changed the order before mortard heard of it
         p = hl.deliver(o)
         assert twin.deliver(o) == p and twin.log == hl.log and twin.mirror == hl.mirror
         # Whatever has arrived so far, Heartland is left matching the one Shopify state it describes
@@ -512,6 +519,7 @@ def check_sequence(case) -> None:
     for n, (op, how) in enumerate(zip(ops, deliveries)):
         if cancelled:
             break
+        started = started or n >= late
         before = order_payload(sp, refunds=list(refunds), quantities=dict(current))
         rid = 9500 + n
         from datetime import timedelta
@@ -551,7 +559,9 @@ def check_sequence(case) -> None:
         if how == "twice":
             deliver(parse(after, new))
     final = parse(order_payload(sp, refunds=refunds, quantities=current, cancelled=cancelled))
+    started = True
     p = deliver(final)
+    assert p is not None
     n_log = len(hl.log)
     assert deliver(final) == p and len(hl.log) == n_log, "a converged order planned more"
     m = hl.mirror
@@ -563,7 +573,10 @@ def check_sequence(case) -> None:
     if m.status in ("open", "pending") and p.state != "pending":
         assert m.order_total == m.payments_total
     if p.state == "pending":
-        assert [r.code for r in p.reasons] == ["refund_on_open_order"] and m.status == "open"
+        # Only money Shopify gave back beyond the goods (goodwill) keeps an order from balancing: on an
+        # open order, or on one that reached Heartland after it and so was never opened.
+        assert ([r.code for r in p.reasons], m.status) in ((["refund_on_open_order"], "open"),
+                                                           (["total_mismatch"], "pending")), p
     # Stock: units that left Heartland = units sold (invoiced) the customer keeps, plus returned units
     # the refund said not to restock.
     for sku in SKUS:

@@ -598,6 +598,20 @@ def test_a_refund_paid_back_in_the_buyers_currency_leaves_the_order_pending_and_
     assert "EUR" in r.plan.reasons[0].message and "USD" in r.plan.reasons[0].message
 
 
+def test_an_order_refunded_before_it_reached_heartland_closes_without_refunding_twice():
+    """The refund is in the first snapshot: the order is created without the refunded units, the money
+    received and the refund go on as two payments, and once it closes no ticket gives the refund again."""
+    sp = spec()
+    refund = refund_payload(sp, 9001, {"TEE": (1, "cancel")})
+    o = parse(order_payload(sp, refunds=[refund], quantities={"TEE": 0}))
+    r = FakeHeartland().run(o)
+    assert r.plan.state == "invoiced" and r.mirror.status == "closed" and not r.of(CreateTicket)
+    assert [p.amount for p in r.mirror.payments] == [o.total_price, -o.refunds[0].amount]
+    assert r.mirror.payments_total == o.total_price - o.refunded == r.mirror.order_total
+    again = FakeHeartland().run(o, r.mirror)
+    assert again.mutations == [] and again.plan.state == "invoiced"
+
+
 def _with_shipping_tax(payload: dict[str, Any], tax: str) -> dict[str, Any]:
     """The demo payload with a tax on its shipping line, and the order's totals to match."""
     payload["shipping_lines"][0]["tax_lines"] = [{"title": "Shipping tax", "rate": 0.08, "price": tax}]
