@@ -641,7 +641,9 @@ def _plan_invoiced(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan:
         money = refund.amount - absorbed.get(refund.id, ZERO)
         if not units and not money:
             continue    # taken in full by the order while it was open
-        ticket = _ticket_for(inp, refund, units, money)
+        # A ticket that carries the whole refund carries its shipping's tax as tax, not as refund-item value.
+        ticket = _ticket_for(inp, refund, units, money,
+                             refund.shipping_tax if not absorbed.get(refund.id) else ZERO)
         if isinstance(ticket, Reason):
             return Plan(state=PENDING, reasons=(ticket,))
         if ticket is not None:
@@ -815,7 +817,8 @@ def _absorbed(inp: PlanInput, ret: Returns) -> dict[int, Decimal]:
     return out
 
 
-def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money: Decimal) -> CreateTicket | Reason | None:
+def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money: Decimal,
+                extra_tax: Decimal = ZERO) -> CreateTicket | Reason | None:
     """One balanced ticket: the returned units (restocked), the refund's tax for them, `money` paid back,
     and whatever the goods and tax don't explain on the non-inventory refund item."""
     o, m, s, cat = inp.order, inp.mirror, inp.settings, inp.catalog
@@ -826,7 +829,7 @@ def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money:
     refund_item = (inp.items or {}).get(s.refund_item)
     goods = _goods(inp, refund, units)
     lines = list(goods.lines)
-    tax = -goods.tax
+    tax = -(goods.tax + extra_tax)
     payment = -money
     value = sum((ln.unit_price * ln.qty for ln in lines), ZERO)
     # Whatever the goods and tax lines don't explain (shipping refunds, no-restock lines, discrepancies)

@@ -512,6 +512,20 @@ def test_a_refund_with_shipping_balances_the_ticket_on_the_refund_item():
     assert ticket_sum(t) == t.payment == -o.refunds[0].amount
 
 
+def test_a_shipping_refund_of_a_closed_order_puts_the_shipping_tax_in_the_tickets_tax():
+    hl, first = closed_order()
+    refund = refund_payload(TICKET_SPEC, 9001, {"MUG": (1, "return")}, shipping=D("6.95"))
+    refund["order_adjustments"][0]["tax_amount"] = "-0.56"
+    t0 = refund["transactions"][0]
+    t0["amount"] = str(D(t0["amount"]) + D("0.56"))
+    o = parse(order_payload(TICKET_SPEC, refunds=[refund], quantities={"MUG": 2}))
+    assert o.refunds[0].shipping_tax == D("0.56")
+    (t,) = hl.run(o, first.mirror).of(CreateTicket)
+    assert t.tax == -(o.refunds[0].lines[0].tax + D("0.56"))
+    assert [(ln.item_id, ln.unit_price) for ln in t.lines if ln.item_id == 901] == [(901, D("6.95"))]
+    assert ticket_sum(t) == t.payment == -o.refunds[0].amount
+
+
 def test_two_refunds_of_a_closed_order_make_two_tickets_numbered_in_order():
     hl, first = closed_order()
     r1 = refund_payload(TICKET_SPEC, 9001, {"TEE": (1, "return")})
