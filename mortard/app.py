@@ -25,7 +25,7 @@ from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
 from mortard.store.reservations import StockHolds
 from mortard.store.shops import settings_overrides
-from mortard.store.stats import orders_by_state
+from mortard.store.stats import orders_by_state, pending_reasons
 from mortard.sync.failures import RetryPolicy
 from mortard.sync.machine import OrderMachine, ShopRuntime
 from mortard.sync.scheduler import Scheduler
@@ -33,7 +33,7 @@ from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
 
-
+# Why pending orders wait, by reason code (for mortard_orders_pending_reasons).
 async def effective_shop_settings(pool: asyncpg.Pool, shops: dict[str, ShopConfig]) -> dict[str, ShopSettings]:
     """Config-file settings with operator overrides from the shops table (`mortard shops set`) on top."""
     rows = await settings_overrides(pool)
@@ -221,6 +221,7 @@ class Daemon:
             try:
                 assert self.pool is not None and self.scheduler is not None
                 self.metrics.set_order_counts(await orders_by_state(self.pool))
+                self.metrics.set_pending_reasons(await pending_reasons(self.pool))
                 self.metrics.inflight_orders.set(self.scheduler.in_flight)
                 for name, client in self.clients.items():
                     self.metrics.account_concurrency_limit.labels(account=name).set(client.limits.concurrency_limit)

@@ -20,10 +20,14 @@ from mortard.testing import EmbeddedBroker, EmbeddedPostgres
 from mortard.store.db import create_pool, migrate
 from stack import start_sandbox
 
-# Property tests: no deadlines (CI machines vary), derandomized in CI so a run is reproducible.
+# Property tests: no deadlines (CI machines vary). `dev` (./scripts/test) explores: a new random seed
+# each run, printed with any failure (`--hypothesis-seed=N` replays it), so the suite must pass on any
+# seed. `ci` is derandomized, so a CI run is reproducible. `long` (bench/properties.py, or
+# `--hypothesis-profile=long`) runs each property 20 times its usual count (tests/support/properties.py).
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
-hypothesis_settings.register_profile("dev", deadline=None)
-hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+hypothesis_settings.register_profile("dev", deadline=None, print_blob=True)
+hypothesis_settings.register_profile("long", deadline=None, print_blob=True, max_examples=2000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 _TEMPLATE = "mortard_template"
 _counter = itertools.count(1)

@@ -148,6 +148,12 @@ class Metrics:
         )
         for state in ORDER_STATES:  # zero series exist from the start, so rate()/increase() see the first one
             self.orders_completed_total.labels(state)
+        self.orders_pending_reasons = Gauge(
+            "mortard_orders_pending_reasons",
+            "Pending orders by reason code (periodic database count); e.g. payment_after_close: Shopify "
+            "took money after Heartland closed the order, so their money no longer matches.",
+            ["code"], registry=r,
+        )
         self.step_duration_seconds = Histogram(
             "mortard_step_duration_seconds", "Duration of one sync step (plan, execute, record).",
             ["step"], buckets=STEP_BUCKETS, registry=r,
@@ -216,6 +222,15 @@ class Metrics:
         for state, n in counts.items():
             if state not in ORDER_STATES:
                 self.orders.labels(state).set(n)
+
+    def set_pending_reasons(self, counts: Mapping[str, int]) -> None:
+        """Publish a fresh `{reason code: pending orders}`; codes seen before and now absent drop to 0."""
+        for metric in self.orders_pending_reasons.collect():
+            for sample in metric.samples:
+                if sample.labels["code"] not in counts:
+                    self.orders_pending_reasons.labels(sample.labels["code"]).set(0)
+        for code, n in counts.items():
+            self.orders_pending_reasons.labels(code).set(n)
 
     def set_partition_lag(self, partition: int | str, lag: int) -> None:
         self.consumer_lag.labels(str(partition)).set(max(lag, 0))

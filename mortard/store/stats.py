@@ -102,6 +102,19 @@ async def orders_by_state(db: Queryable, shop: str | None = None) -> dict[str, i
     return {r["sync_state"]: int(r["n"]) for r in await db.fetch(_ORDERS_BY_STATE, shop)}
 
 
+_PENDING_REASONS = """
+SELECT r->>'code' AS code, count(*) AS n
+FROM orders, jsonb_array_elements(pending_reasons) AS r
+WHERE sync_state = 'pending'
+GROUP BY 1
+"""
+
+
+async def pending_reasons(db: Queryable) -> dict[str, int]:
+    """reason code -> how many pending orders give it (an order may give several)."""
+    return {r["code"]: int(r["n"]) for r in await db.fetch(_PENDING_REASONS)}
+
+
 async def settled_counts(db: Queryable) -> SettledCounts:
     r = await db.fetchrow(_SETTLED)
     return SettledCounts(int(r["busy"]), int(r["total"]))

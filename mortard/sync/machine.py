@@ -27,7 +27,7 @@ from mortard.sync.execute import execute
 from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decide, failure_of
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
-from mortard.sync.plan import DEAD, FAILED, PENDING, PlanInput, plan
+from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
 from mortard.sync.ports import FoundCustomer, HeartlandPort, JournalEntry
 from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
 from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, held_by_lines
@@ -40,6 +40,7 @@ MAX_STEPS = 500  # a plan that never converges is a bug; stop and record it rath
 
 class OrderStore(Protocol):
     owner: str
+    lease_s: float
 
     async def claim_one(self, shop: str, order_id: int) -> Any: ...   # the loaded row, or None
     async def claim_due(self, limit: int) -> list[tuple[str, int]]: ...
@@ -146,6 +147,7 @@ class OrderMachine:
         quick_failures = 0
         dirty = row.mirror_dirty or row.open_journal > 0
         pinned: dict[int, str] = {}   # refund id -> its return ticket as journaled, not yet in Heartland
+        await self._release_if_committed(key, mirror)
         for _ in range(MAX_STEPS):
             sending: Any = None   # the mutation in flight, for the failure policy
             try:
@@ -157,6 +159,7 @@ class OrderMachine:
                                                   success=False, error=recovered.message, account=rt.account)
                     mirror, pinned = recovered.mirror, recovered.pinned
                     await run.journal.resolve(mirror, recovered.found, recovered.documents)
+                    await self._release_if_committed(key, mirror)
                     log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status,
                              found=len(recovered.found) or None)
                     dirty = False
@@ -165,7 +168,7 @@ class OrderMachine:
                 p = plan(inp)
                 if p.converged:
                     return await self._finish(run, p.state, p.reasons, success=True, mirror=mirror,
-                                              account=rt.account)
+                                              account=rt.account, next_attempt_at=self._recheck(run, p.state))
                 action = p.actions[0]
                 self._count(action.kind)
                 if isinstance(action, LoadItems):
@@ -220,6 +223,24 @@ class OrderMachine:
         return await self._finish(run, FAILED, (Reason("no_convergence", f"no convergence after {MAX_STEPS} steps"),),
                                   success=False, mirror=mirror, account=rt.account,
                                   next_attempt_at=self._now() + timedelta(minutes=10))
+
+    async def _release_if_committed(self, key: tuple[str, int], mirror: Mirror) -> None:
+        """Holds passed to this run (a daemon died after opening the order, before releasing them)
+        are counted by Heartland already once the order is past pending: drop them at once."""
+        if mirror.order_id is not None and mirror.status not in (None, self._dialect.status_pending):
+            await self._ledger.release(key)
+
+    def _recheck(self, run: _Run, state: str) -> datetime | None:
+        """A line waits for stock while other orders' holds hid units from this run's read: those
+        runs may yet not need them (they fail, or Heartland counts them and the holds end), so look
+        again once their leases are surely over rather than leave it to staff."""
+        if state != WAITING_STOCK or run.stock_read is None:
+            return None
+        raw, read = run.stock_read
+        seen = self._ledger.view(raw, read)
+        if any(seen.get(unit, 0) < qty for unit, qty in raw.items()):
+            return self._now() + timedelta(seconds=self._store.lease_s * 2)
+        return None
 
     async def _recover(self, rt: ShopRuntime, run: _Run, public_id: str, known: Mirror) -> Recovered | Unaccounted:
         """Re-read Heartland and rebuild the mirror with the journal (sync/recovery.py says how)."""

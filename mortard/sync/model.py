@@ -64,8 +64,30 @@ class Refund:
     lines: tuple[RefundLine, ...]
     amount: Decimal          # money refunded by successful refund transactions
     gateway: str
-    shipping: Decimal        # shipping refunded (order adjustments of kind shipping_refund)
+    shipping: Decimal        # shipping refunded, before its tax
     discrepancy: Decimal     # other adjustments (refund_discrepancy and the like)
+    shipping_tax: Decimal = Decimal("0.00")   # tax refunded with the shipping
+    # Whether the order snapshot already reflects this refund (it lists it in `refunds`). A refund that
+    # only came as refunds/create is newer than the snapshot: its lines and tax are not yet out of the
+    # snapshot's current_* figures.
+    in_snapshot: bool = True
+
+    @property
+    def tax(self) -> Decimal:
+        """All tax this refund gives back: its lines' and its shipping's."""
+        return sum((rl.tax for rl in self.lines), self.shipping_tax)
+
+    @staticmethod
+    def parse(payload: Mapping[str, Any], currency: str) -> tuple[Refund, tuple[str, ...]]:
+        """A refunds/create payload on its own (the shop's currency given): the refund, and what of its
+        money exists only in another currency."""
+        problems: list[str] = []
+        try:
+            return _parse_refund(payload, currency, problems), tuple(problems)
+        except InvalidOrder:
+            raise
+        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
+            raise InvalidOrder(f"refund payload is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +108,7 @@ class Customer:
 class ShopifyOrder:
     id: int
     name: str
-    currency: str
+    currency: str            # the shop's currency: every amount below is in it
     updated_at: datetime | None
     test: bool
     cancelled: bool
@@ -99,11 +121,16 @@ class ShopifyOrder:
     lines: tuple[ShopifyLine, ...]
     taxes_included: bool
     total_price: Decimal
+    # current_*: after every refund known, including those newer than the snapshot (see Refund.in_snapshot).
     current_total_price: Decimal
     current_total_tax: Decimal
     shipping: Decimal        # current shipping charge (after shipping discounts)
     payments: tuple[Payment, ...]   # money received, by gateway, before refunds
     refunds: tuple[Refund, ...]     # oldest first
+    presentment_currency: str = ""  # the buyer's currency (transactions are in it)
+    # Money Shopify sent only in another currency than the shop's, one sentence each: such an order can't
+    # be balanced in the shop's currency, and waits for a person (never a sum of mixed currencies).
+    money_problems: tuple[str, ...] = ()
 
     @property
     def refunded(self) -> Decimal:
@@ -313,8 +340,10 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
     name = o.get("name") or f"#{o.get('order_number') or order_id}"
     if not isinstance(name, str) or len(name) > 64:
         raise InvalidOrder("order name must be text of at most 64 characters")
-    currency = str(o.get("currency") or "USD")
-    lines = tuple(_parse_line(li, i) for i, li in enumerate(_list(o, "line_items")))
+    currency = str(o.get("currency") or "USD").upper()
+    presentment = str(o.get("presentment_currency") or currency).upper()
+    problems: list[str] = []
+    lines = tuple(_parse_line(li, i, currency) for i, li in enumerate(_list(o, "line_items")))
     if not lines:
         raise InvalidOrder("order has no line items")
     if len({ln.id for ln in lines}) != len(lines):
@@ -323,31 +352,47 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
     for r in _list(o, "refunds"):
         if isinstance(r, Mapping) and r.get("id") is not None:
             refunds_raw[str(r["id"])] = r
+    in_snapshot = set(refunds_raw)
     refunds_raw.update({str(k): v for k, v in refunds_by_id.items()})
-    refunds = tuple(sorted((_parse_refund(r, currency) for r in refunds_raw.values()),
-                           key=lambda r: (r.created_at or datetime.min.replace(tzinfo=timezone.utc), r.id)))
+    parsed = []
+    for key, r in refunds_raw.items():
+        refund = _parse_refund(r, currency, problems)
+        parsed.append(refund if key in in_snapshot else evolve(refund, in_snapshot=False))
+    refunds = tuple(sorted(parsed, key=lambda r: (r.created_at or datetime.min.replace(tzinfo=timezone.utc), r.id)))
     refunded_units: dict[int, int] = {}
+    newer_units: dict[int, int] = {}     # refunded by refunds the snapshot doesn't reflect yet
     for r in refunds:
         for rl in r.lines:
             refunded_units[rl.line_id] = refunded_units.get(rl.line_id, 0) + rl.quantity
-    fixed = []
-    for ln in lines:
-        if "current_quantity" not in _line_raw(o, ln.id):
-            current = max(0, ln.quantity - refunded_units.get(ln.id, 0))
-            ln = evolve(ln, current_quantity=current)
-        fixed.append(ln)
-    lines = tuple(fixed)
+            if not r.in_snapshot:
+                newer_units[rl.line_id] = newer_units.get(rl.line_id, 0) + rl.quantity
     for line_id in refunded_units:
         if line_id not in {ln.id for ln in lines}:
             raise InvalidOrder(f"a refund names line item {line_id}, which is not on the order")
+    fixed = []
+    for ln in lines:
+        if "current_quantity" not in _line_raw(o, ln.id):
+            ln = evolve(ln, current_quantity=max(0, ln.quantity - refunded_units.get(ln.id, 0)))
+        elif newer_units.get(ln.id):
+            ln = evolve(ln, current_quantity=max(0, ln.current_quantity - newer_units[ln.id]))
+        fixed.append(ln)
+    lines = tuple(fixed)
 
-    total_price = _money(o, "total_price")
+    total_price = _amount(o, "total_price", currency)
     if total_price < 0:
         raise InvalidOrder(f"total_price is negative: {total_price}")
-    current_total = _money(o, "current_total_price", default=total_price)
-    current_tax = _money(o, "current_total_tax", default=_money(o, "total_tax", default=Decimal("0")))
-    shipping = _shipping(o)
+    current_total = _amount(o, "current_total_price", currency, default=total_price)
+    current_tax = _amount(o, "current_total_tax", currency,
+                          default=_amount(o, "total_tax", currency, default=Decimal("0")))
+    # The snapshot's current figures don't yet take out refunds newer than it: take them out here, so
+    # that the refund and the order it applies to describe one Shopify state.
+    for r in refunds:
+        if not r.in_snapshot:
+            current_tax -= r.tax
+            current_total -= sum((rl.subtotal for rl in r.lines), r.shipping) + r.tax
+    shipping = _shipping(o, currency)
     customer = _customer(o)
+    payments = _payments(o, transactions_by_id, total_price, currency, presentment, problems)
     return ShopifyOrder(
         id=order_id, name=name, currency=currency, updated_at=_time(o.get("updated_at")),
         test=bool(o.get("test")), cancelled=o.get("cancelled_at") not in (None, ""),
@@ -360,9 +405,8 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
         location_id=_opt_int(o.get("location_id")),
         lines=lines, taxes_included=bool(o.get("taxes_included")),
         total_price=total_price, current_total_price=current_total, current_total_tax=current_tax,
-        shipping=shipping,
-        payments=_payments(o, transactions_by_id, total_price),
-        refunds=refunds,
+        shipping=shipping, payments=payments, refunds=refunds,
+        presentment_currency=presentment, money_problems=tuple(dict.fromkeys(problems)),
     )
 
 
@@ -373,7 +417,7 @@ def _line_raw(o: Mapping[str, Any], line_id: int) -> Mapping[str, Any]:
     return {}
 
 
-def _parse_line(li: Any, index: int) -> ShopifyLine:
+def _parse_line(li: Any, index: int, currency: str) -> ShopifyLine:
     if not isinstance(li, Mapping):
         raise InvalidOrder(f"line item {index} is not an object")
     line_id = li.get("id")
@@ -385,16 +429,17 @@ def _parse_line(li: Any, index: int) -> ShopifyLine:
     current = li.get("current_quantity", qty)
     if not isinstance(current, int) or isinstance(current, bool) or not 0 <= current <= qty:
         raise InvalidOrder(f"line item {line_id} has current_quantity {current!r}; expected 0 to {qty}")
-    price = _money(li, "price")
+    price = _amount(li, "price", currency)
     if price < 0:
         raise InvalidOrder(f"line item {line_id} has a negative price")
-    discount = sum((_money(d, "amount") for d in _list(li, "discount_allocations") if isinstance(d, Mapping)),
+    discount = sum((_amount(d, "amount", currency) for d in _list(li, "discount_allocations") if isinstance(d, Mapping)),
                    Decimal("0.00"))
-    if not discount and li.get("total_discount") not in (None, ""):
-        discount = _money(li, "total_discount")
+    if not discount and (li.get("total_discount") not in (None, "") or "total_discount_set" in li):
+        discount = _amount(li, "total_discount", currency, default=Decimal("0"))
     if discount < 0 or discount > price * qty:
         raise InvalidOrder(f"line item {line_id} has discounts of {discount}, outside 0 to its value {price * qty}")
-    tax = sum((_money(t, "price") for t in _list(li, "tax_lines") if isinstance(t, Mapping)), Decimal("0.00"))
+    tax = sum((_amount(t, "price", currency) for t in _list(li, "tax_lines") if isinstance(t, Mapping)),
+              Decimal("0.00"))
     sku = li.get("sku") or ""
     if not isinstance(sku, str) or len(sku) > 255:
         raise InvalidOrder(f"line item {line_id} has an invalid sku")
@@ -403,7 +448,7 @@ def _parse_line(li: Any, index: int) -> ShopifyLine:
                        location_id=_opt_int(li.get("location_id")))
 
 
-def _parse_refund(r: Mapping[str, Any], currency: str) -> Refund:
+def _parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> Refund:
     if not isinstance(r, Mapping):
         raise InvalidOrder("a refund is not an object")
     refund_id = r.get("id")
@@ -420,65 +465,122 @@ def _parse_refund(r: Mapping[str, Any], currency: str) -> Refund:
         if not isinstance(line_id, int) or isinstance(line_id, bool):
             raise InvalidOrder(f"refund {refund_id} has a line with no line_item_id")
         lines.append(RefundLine(line_id=line_id, quantity=qty, restock_type=str(rl.get("restock_type") or "no_restock"),
-                                subtotal=_money(rl, "subtotal", default=Decimal("0")),
-                                tax=_money(rl, "total_tax", default=Decimal("0"))))
+                                subtotal=_amount(rl, "subtotal", currency, default=Decimal("0")),
+                                tax=_amount(rl, "total_tax", currency, default=Decimal("0"))))
     amount = Decimal("0.00")
     gateway = ""
     for t in _list(r, "transactions"):
         if isinstance(t, Mapping) and t.get("kind") == "refund" and t.get("status") in ("success", None):
-            amount += _money(t, "amount")
+            value = _money(t, "amount")
+            if _foreign(t, currency):
+                # A transaction's amount is in its own currency (the buyer's); Shopify sends no shop-money
+                # figure for it, and adding it to shop money would mix currencies.
+                problems.append(f"refund {refund_id} paid back {value} {t.get('currency')}, and Shopify sends "
+                                f"no {currency} amount for it")
+                continue
+            amount += value
             gateway = gateway or str(t.get("gateway") or "")
-    shipping = discrepancy = Decimal("0.00")
-    for adj in _list(r, "order_adjustments"):
-        if not isinstance(adj, Mapping):
-            continue
-        value = -_money(adj, "amount", default=Decimal("0"))  # adjustments are negative amounts
-        if adj.get("kind") == "shipping_refund":
-            shipping += value
-        else:
-            discrepancy += value
-    for sl in _list(r, "refund_shipping_lines"):
-        if isinstance(sl, Mapping) and not any(
-                isinstance(a, Mapping) and a.get("kind") == "shipping_refund" for a in _list(r, "order_adjustments")):
-            shipping += _money(sl, "subtotal_amount", default=_money(sl, "amount", default=Decimal("0")))
+    shipping, shipping_tax, discrepancy = _refund_adjustments(r, refund_id, currency)
     if amount < 0:
         raise InvalidOrder(f"refund {refund_id} has a negative amount")
     return Refund(id=refund_id, created_at=_time(r.get("created_at")), lines=tuple(lines), amount=amount,
-                  gateway=gateway, shipping=shipping, discrepancy=discrepancy)
+                  gateway=gateway, shipping=shipping, discrepancy=discrepancy, shipping_tax=shipping_tax)
 
 
-def _payments(o: Mapping[str, Any], transactions: Mapping[str, Any], total_price: Decimal) -> tuple[Payment, ...]:
+def _refund_adjustments(r: Mapping[str, Any], refund_id: int, currency: str) -> tuple[Decimal, Decimal, Decimal]:
+    """(shipping, tax on that shipping, other adjustments) a refund gives back.
+
+    Since API 2024-10 refunded shipping is in `refund_shipping_lines` (`subtotal_amount_set`); before, it
+    was an order adjustment of kind `shipping_refund` (its `amount` negative, `tax_amount` the shipping's
+    tax). Payloads of 2025 versions still carry both for the same money, so the shipping lines win when
+    present and the adjustment only fills in a tax they don't give."""
+    adj_shipping = adj_tax = discrepancy = Decimal("0.00")
+    for adj in _list(r, "order_adjustments"):
+        if not isinstance(adj, Mapping):
+            continue
+        value = -_amount(adj, "amount", currency, default=Decimal("0"))  # adjustments are negative amounts
+        tax = _amount(adj, "tax_amount", currency, default=Decimal("0"))
+        if adj.get("kind") == "shipping_refund":
+            adj_shipping += value
+            adj_tax += abs(tax)      # a shipping refund gives tax back, whatever sign it is written with
+        else:
+            discrepancy += value
+    shipping_lines = [sl for sl in _list(r, "refund_shipping_lines") if isinstance(sl, Mapping)]
+    if not shipping_lines:
+        return adj_shipping, adj_tax, discrepancy
+    shipping = tax = Decimal("0.00")
+    tax_known = False
+    for sl in shipping_lines:
+        if not isinstance(sl.get("subtotal_amount_set"), Mapping):
+            raise InvalidOrder(f"refund {refund_id} has a shipping line without subtotal_amount_set")
+        sub = _set_amount(sl, "subtotal_amount_set", currency)
+        shipping += sub
+        if isinstance(sl.get("tax_amount_set"), Mapping):   # GraphQL's taxAmountSet, when REST sends it
+            tax += _set_amount(sl, "tax_amount_set", currency)
+            tax_known = True
+            continue
+        line = sl.get("shipping_line")
+        line_taxes = [t for t in _list(line, "tax_lines") if isinstance(t, Mapping)] if isinstance(line, Mapping) else []
+        if line_taxes:
+            assert isinstance(line, Mapping)
+            full_tax = sum((_amount(t, "price", currency) for t in line_taxes), Decimal("0.00"))
+            charged = _amount(line, "discounted_price", currency, default=_amount(line, "price", currency, default=sub))
+            # The shipping line's tax is for all of it: a partial shipping refund gives back its share.
+            tax += full_tax if sub >= charged or not charged else (full_tax * sub / charged).quantize(CENT)
+            tax_known = True
+    return shipping, tax if tax_known else adj_tax, discrepancy
+
+
+def _payments(o: Mapping[str, Any], transactions: Mapping[str, Any], total_price: Decimal, currency: str,
+              presentment: str, problems: list[str]) -> tuple[Payment, ...]:
     """Money received by gateway: successful sales and captures (refunds are kept per refund)."""
     by_gateway: dict[str, Decimal] = {}
-    if transactions:
-        for t in transactions.values():
-            if not isinstance(t, Mapping) or t.get("status") != "success":
-                continue
-            if t.get("kind") in ("sale", "capture"):
-                gw = str(t.get("gateway") or "manual")
-                by_gateway[gw] = by_gateway.get(gw, Decimal("0.00")) + _money(t, "amount")
-        return tuple(Payment(g, a) for g, a in sorted(by_gateway.items()))
+    foreign: list[str] = []
+    for t in (transactions or {}).values():
+        if not isinstance(t, Mapping) or t.get("status") != "success" or t.get("kind") not in ("sale", "capture"):
+            continue
+        value = _money(t, "amount")
+        if _foreign(t, currency):
+            foreign.append(f"{value} {t.get('currency')}")
+            continue
+        gw = str(t.get("gateway") or "manual")
+        by_gateway[gw] = by_gateway.get(gw, Decimal("0.00")) + value
     status = o.get("financial_status")
+    if foreign and (by_gateway or status not in ("paid", "partially_refunded", "refunded")):
+        problems.append(f"payments of {', '.join(foreign)} have no {currency} amount in Shopify's payload")
+    if by_gateway:
+        return tuple(Payment(g, a) for g, a in sorted(by_gateway.items()))
+    # No usable transaction: what the order says it received, in shop money (total_price_set). A paid
+    # order received its whole total however the buyer paid.
     if status in ("paid", "partially_paid", "partially_refunded", "refunded"):
-        outstanding = _money(o, "total_outstanding", default=Decimal("0"))
-        received = total_price - outstanding if status == "partially_paid" else total_price
-        gateways = [g for g in _list(o, "payment_gateway_names") if isinstance(g, str)] or ["manual"]
+        received = total_price
+        if status == "partially_paid":
+            if presentment != currency:
+                problems.append(f"the order is partially paid and Shopify gives what is outstanding only as "
+                                f"total_outstanding, which has no {currency} amount on an order in {presentment}")
+            received = total_price - _money(o, "total_outstanding", default=Decimal("0"))
+        gateways = [g for g in _list(o, "payment_gateway_names") if isinstance(g, str) and g] or ["manual"]
         if received > 0:
             return (Payment(gateways[0], received),)
     return ()
 
 
-def _shipping(o: Mapping[str, Any]) -> Decimal:
-    current = o.get("current_shipping_price_set")
-    if isinstance(current, Mapping):
-        shop = current.get("shop_money")
-        if isinstance(shop, Mapping) and shop.get("amount") is not None:
-            return _money(shop, "amount")
+def _foreign(t: Mapping[str, Any], currency: str) -> bool:
+    """A transaction whose `amount` is in another currency than the shop's (no `currency`: the shop's)."""
+    code = t.get("currency")
+    return isinstance(code, str) and bool(code) and code.upper() != currency
+
+
+def _shipping(o: Mapping[str, Any], currency: str) -> Decimal:
+    if isinstance(o.get("current_shipping_price_set"), Mapping) and \
+            isinstance(o["current_shipping_price_set"].get("shop_money"), Mapping):
+        return _set_amount(o, "current_shipping_price_set", currency)
     total = Decimal("0.00")
     for sl in _list(o, "shipping_lines"):
         if isinstance(sl, Mapping):
-            key = "discounted_price" if sl.get("discounted_price") is not None else "price"
-            total += _money(sl, key)
+            key = "discounted_price" if (sl.get("discounted_price") is not None
+                                         or isinstance(sl.get("discounted_price_set"), Mapping)) else "price"
+            total += _amount(sl, key, currency)
     return total
 
 
@@ -513,21 +615,43 @@ def _list(o: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _money(o: Mapping[str, Any], key: str, default: Decimal | None = None) -> Decimal:
+def _money(o: Mapping[str, Any], key: str, default: Decimal | None = None, label: str | None = None) -> Decimal:
+    label = label or key
     value = o.get(key)
     if value is None or value == "":
         if default is None:
-            raise InvalidOrder(f"{key} is missing")
+            raise InvalidOrder(f"{label} is missing")
         return default
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-        raise InvalidOrder(f"{key} must be an amount, not {type(value).__name__}")
+        raise InvalidOrder(f"{label} must be an amount, not {type(value).__name__}")
     try:
         money = to_money(value)
     except (InvalidOperation, ValueError):
-        raise InvalidOrder(f"{key} is not an amount: {str(value)[:40]!r}") from None
+        raise InvalidOrder(f"{label} is not an amount: {str(value)[:40]!r}") from None
     if abs(money) >= Decimal("1e12"):
-        raise InvalidOrder(f"{key} is out of range: {str(value)[:40]}")
+        raise InvalidOrder(f"{label} is out of range: {str(value)[:40]}")
     return money
+
+
+def _set_amount(o: Mapping[str, Any], key: str, currency: str) -> Decimal:
+    """The shop money of a `*_set` money bag (`{shop_money: {amount, currency_code}, presentment_money}`)."""
+    shop = o[key].get("shop_money")
+    if not isinstance(shop, Mapping):
+        raise InvalidOrder(f"{key} has no shop_money")
+    code = shop.get("currency_code")
+    if isinstance(code, str) and code and code.upper() != currency:
+        raise InvalidOrder(f"{key}.shop_money is in {code}, not the shop's {currency}")
+    return _money(shop, "amount", label=f"{key}.shop_money.amount")
+
+
+def _amount(o: Mapping[str, Any], key: str, currency: str, default: Decimal | None = None) -> Decimal:
+    """An amount in the shop's currency: `<key>_set.shop_money` when Shopify sends it, else the plain
+    field (which the REST order, its lines and refund lines give in the shop's currency too)."""
+    bag = o.get(f"{key}_set")
+    if isinstance(bag, Mapping) and isinstance(bag.get("shop_money"), Mapping) \
+            and bag["shop_money"].get("amount") not in (None, ""):
+        return _set_amount(o, f"{key}_set", currency)
+    return _money(o, key, default)
 
 
 def _opt_int(value: Any) -> int | None:

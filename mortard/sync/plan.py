@@ -61,6 +61,11 @@ def plan(inp: PlanInput) -> Plan:
             return Plan(state=CANCELLED, reasons=(Reason("cancelled_before_sync", "cancelled in Shopify before it reached Heartland"),))
     if m.status == d.status_cancelled:
         return Plan(state=CANCELLED)
+    if o.money_problems:
+        # Part of the order's money exists only in the buyer's currency: Heartland books the shop's, and a
+        # sum of two currencies is wrong to the cent, so nothing moves until a person converts it.
+        return Plan(state=PENDING, reasons=(Reason(
+            "foreign_currency_money", "; ".join(o.money_problems) + f"; Heartland books {o.currency} only"),))
     items = _items_or_load(inp)
     if isinstance(items, Plan):
         return items
@@ -88,6 +93,11 @@ def plan(inp: PlanInput) -> Plan:
             if result is not None:
                 return result
         if _closed_total(m) != m.payments_total:
+            # The order stays open for staff, but returns of invoiced units balance on their own tickets:
+            # make them, or Heartland keeps money Shopify gave back.
+            ticket = _plan_tickets(inp, ret)
+            if ticket is not None:
+                return ticket
             return Plan(state=PENDING, reasons=(_imbalance(inp, _closed_total(m)),))
         steps = (_plan_lines,)
     else:
@@ -345,7 +355,7 @@ def _imbalance(inp: PlanInput, total: Decimal) -> Reason:
     for r in o.refunds:
         if r.id in ticketed:
             continue
-        explained = sum((rl.subtotal + rl.tax for rl in r.lines), ZERO) + r.shipping
+        explained = sum((rl.subtotal for rl in r.lines), r.shipping) + r.tax
         if r.amount != explained:
             parts.append(f"refund {r.id} of {r.amount} is {r.amount - explained} more than the items, tax and "
                          f"shipping it returns (goodwill or adjustment)")
@@ -497,10 +507,12 @@ def payment_type_for(gateway: str, inp: PlanInput) -> int | None:
     return inp.catalog.payment_types.get(name)
 
 
-def _desired_payments(inp: PlanInput, ret: Returns | None = None) -> dict[int, Decimal] | Reason:
+def _desired_payments(inp: PlanInput, ret: Returns | None = None) -> tuple[dict[int, Decimal], dict[int, Decimal]] | Reason:
     """Net money by Heartland payment type: received in Shopify, less the part of each refund that no
-    ticket carries (a ticket carries the invoiced units it returns, with their tax)."""
+    ticket carries (a ticket carries the invoiced units it returns, with their tax); and of it, what was
+    received."""
     out: dict[int, Decimal] = {}
+    received: dict[int, Decimal] = {}
     ret = ret or _returns(inp)
     on_ticket = {t.refund_id: -t.total for t in inp.mirror.tickets if t.refund_id is not None}
     entries = [(p.gateway, p.amount) for p in inp.order.payments]
@@ -510,12 +522,14 @@ def _desired_payments(inp: PlanInput, ret: Returns | None = None) -> dict[int, D
         if r.amount - carried:
             entries.append((r.gateway or (inp.order.payments[0].gateway if inp.order.payments else ""),
                             carried - r.amount))
-    for gateway, amount in entries:
+    for n, (gateway, amount) in enumerate(entries):
         ptid = payment_type_for(gateway, inp)
         if ptid is None:
             return Reason("no_payment_type", f"no Heartland payment type for Shopify gateway {gateway!r}")
         out[ptid] = out.get(ptid, ZERO) + amount
-    return out
+        if n < len(inp.order.payments):
+            received[ptid] = received.get(ptid, ZERO) + amount
+    return out, received
 
 
 def _plan_payments(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns | None = None) -> Plan | None:
@@ -526,11 +540,21 @@ def _plan_payments(inp: PlanInput, items: Mapping[int, Item | None], ret: Return
     desired = _desired_payments(inp, ret)
     if isinstance(desired, Reason):
         return Plan(state=PENDING, reasons=(desired,))
+    desired_net, received = desired
     have: dict[int, Decimal] = {}
+    have_received: dict[int, Decimal] = {}
     for p in m.payments:
         have[p.payment_type_id] = have.get(p.payment_type_id, ZERO) + p.amount
-    for ptid in sorted(set(desired) | set(have)):
-        delta = desired.get(ptid, ZERO) - have.get(ptid, ZERO)
+        if p.amount > 0:
+            have_received[p.payment_type_id] = have_received.get(p.payment_type_id, ZERO) + p.amount
+    for ptid in sorted(set(desired_net) | set(have)):
+        # Money received goes on as itself and refunds as negative payments, even when both are known at
+        # once (an order refunded before it reached Heartland): once the order closes, its negative
+        # payments are what says which refunds it already took (_absorbed).
+        more = received.get(ptid, ZERO) - have_received.get(ptid, ZERO)
+        delta = desired_net.get(ptid, ZERO) - have.get(ptid, ZERO)
+        if more > 0 and delta < more:
+            return Plan((AddPayment(m.order_id, more, ptid),), state=CREATING)
         if delta:
             return Plan((AddPayment(m.order_id, delta, ptid),), state=CREATING)
     return None
@@ -619,7 +643,9 @@ def _plan_invoiced(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan:
         money = refund.amount - absorbed.get(refund.id, ZERO)
         if not units and not money:
             continue    # taken in full by the order while it was open
-        ticket = _ticket_for(inp, refund, units, money)
+        # A ticket that carries the whole refund carries its shipping's tax as tax, not as refund-item value.
+        ticket = _ticket_for(inp, refund, units, money,
+                             refund.shipping_tax if not absorbed.get(refund.id) else ZERO)
         if isinstance(ticket, Reason):
             return Plan(state=PENDING, reasons=(ticket,))
         if ticket is not None:
@@ -640,7 +666,29 @@ def _plan_invoiced(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan:
         reasons.append(Reason("return_without_refund",
                               f"{what} no longer on the Shopify order but no refund returns them yet"))
         done = INVOICED
+    late = _closed_money_gap(inp)
+    if late is not None:
+        return Plan(state=PENDING, reasons=(*reasons, late))
     return Plan(state=done, reasons=tuple(reasons))
+
+
+def _closed_money_gap(inp: PlanInput) -> Reason | None:
+    """Once every refund and sale is on a ticket, Heartland (the order's payments and the tickets) holds
+    what Shopify does. Money Shopify took later (a sale or capture after Heartland closed the order) has
+    nowhere to go on a closed order: say so, with the amounts, for staff to record it by hand."""
+    o, m = inp.order, inp.mirror
+    received = sum((p.amount for p in o.payments), ZERO)
+    shopify = received - o.refunded
+    heartland = m.payments_total + sum((t.total for t in m.tickets), ZERO)
+    if shopify == heartland:
+        return None
+    facts = (f"Shopify holds {shopify} (received {received}, refunded {o.refunded}) and Heartland's closed order "
+             f"and tickets hold {heartland}")
+    if shopify > heartland:
+        return Reason("payment_after_close", f"{facts}: {shopify - heartland} was paid after Heartland closed "
+                                             f"the order; record it in Heartland by hand")
+    return Reason("money_mismatch_after_close", f"{facts}: Heartland holds {heartland - shopify} more; "
+                                                f"staff must balance it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -771,7 +819,8 @@ def _absorbed(inp: PlanInput, ret: Returns) -> dict[int, Decimal]:
     return out
 
 
-def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money: Decimal) -> CreateTicket | Reason | None:
+def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money: Decimal,
+                extra_tax: Decimal = ZERO) -> CreateTicket | Reason | None:
     """One balanced ticket: the returned units (restocked), the refund's tax for them, `money` paid back,
     and whatever the goods and tax don't explain on the non-inventory refund item."""
     o, m, s, cat = inp.order, inp.mirror, inp.settings, inp.catalog
@@ -782,7 +831,7 @@ def _ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money:
     refund_item = (inp.items or {}).get(s.refund_item)
     goods = _goods(inp, refund, units)
     lines = list(goods.lines)
-    tax = -goods.tax
+    tax = -(goods.tax + extra_tax)
     payment = -money
     value = sum((ln.unit_price * ln.qty for ln in lines), ZERO)
     # Whatever the goods and tax lines don't explain (shipping refunds, no-restock lines, discrepancies)

@@ -75,6 +75,9 @@ REASONS: dict[str, ReasonCode] = dict([
     _r("no_source_location", S.PENDING, "Heartland has no order-source location with a station as configured"),
     _r("cancel_after_invoice", S.PENDING, "cancelled in Shopify after part of it was invoiced; staff return it"),
     _r("addition_to_closed_order", S.PENDING, "units added to a closed order that no store can supply"),
+    _r("foreign_currency_money", S.PENDING, "some money exists only in another currency than the shop's"),
+    _r("payment_after_close", S.PENDING, "money was taken in Shopify after Heartland closed the order"),
+    _r("money_mismatch_after_close", S.PENDING, "Heartland's closed order and tickets hold more money than Shopify"),
     # waiting for stock
     _r("no_stock", S.WAITING_STOCK, "some lines have no location with stock; staff finish them by hand"),
     _r("invoice_refused", S.WAITING_STOCK, "Heartland refused to complete an invoice for want of stock; it is kept and retried"),

@@ -12,6 +12,7 @@ EXPECTED_NAMES = [
     "mortard_commit_age_seconds",
     "mortard_orders",
     "mortard_orders_completed_total",
+    "mortard_orders_pending_reasons",
     "mortard_step_duration_seconds",
     "mortard_heartland_requests_total",
     "mortard_heartland_request_duration_seconds",
@@ -101,6 +102,15 @@ def test_order_counts_zero_missing_states() -> None:
     assert value("mortard_orders", {"state": "pending"}) == 2
     assert value("mortard_orders", {"state": "dead"}) == 0
     assert all(value("mortard_orders", {"state": s}) is not None for s in ORDER_STATES)
+
+
+def test_pending_reasons_are_published_and_drop_to_zero_when_gone() -> None:
+    m = Metrics()
+    m.set_pending_reasons({"payment_after_close": 2, "total_mismatch": 1})
+    m.set_pending_reasons({"payment_after_close": 1})
+    value = m.registry.get_sample_value
+    assert value("mortard_orders_pending_reasons", {"code": "payment_after_close"}) == 1
+    assert value("mortard_orders_pending_reasons", {"code": "total_mismatch"}) == 0
 
 
 def test_partition_lag_and_forget() -> None:

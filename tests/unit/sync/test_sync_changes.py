@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from mortard.sync.batch import batch, routed_units
 from mortard.sync.model import Catalog, Item, Location, Mirror, ShopifyOrder
 from mortard.sync.plan import PlanInput, plan
 from mortard.sync.settings import ShopSettings
+from properties import examples
 
 D = Decimal
 ONLINE, EAST, WEST = 1, 10, 20
@@ -51,6 +53,7 @@ class Heartland:
     tickets: list[CreateTicket] = field(default_factory=list)
     log: list[Action] = field(default_factory=list)
     batched: bool = True   # as the daemon does (sync/batch.py); every batched mutation is still checked
+    items: dict[str, Item] = field(default_factory=lambda: dict(ITEMS))   # the account's catalogue, by SKU
 
     def deliver(self, order: ShopifyOrder, s: ShopSettings = SETTINGS) -> Plan:
         items: dict[str, Item | None] | None = None
@@ -63,7 +66,7 @@ class Heartland:
                 return p
             for a in p.actions:
                 if isinstance(a, LoadItems):
-                    items = {**(items or {}), **{k: ITEMS.get(k) for k in a.skus}}
+                    items = {**(items or {}), **{k: self.items.get(k) for k in a.skus}}
                 elif isinstance(a, LoadStock):
                     stock = {k: v for k, v in self.available.items() if k[0] in a.item_ids}
                 elif isinstance(a, FindCustomer):
@@ -212,6 +215,43 @@ def test_a_refund_delivered_before_its_order_update_ends_like_the_clean_delivery
     late.deliver(parse(final, r))                        # the refund delivered again changes nothing
     assert summary(late.mirror) == summary(clean.mirror)
     assert [t.refund_id for t in late.tickets] == [9001]
+
+
+def test_a_refund_of_invoiced_units_before_its_order_update_leaves_the_open_order_balanced():
+    """refunds/create of an invoiced TEE with only the older snapshot: the TEE's tax must not be counted
+    twice (once in the snapshot's current_total_tax, once as the ticketed unit's tax)."""
+    hl = partially_invoiced()
+    r = refund_payload(SPEC, 9001, {"TEE": (1, "return")})
+    early = parse(order_payload(SPEC), r)
+    assert early.current_total_tax == D("5.00") and not early.refunds[0].in_snapshot
+    p = hl.deliver(early)
+    assert p.state == "waiting_stock" and [t.payment for t in hl.tickets] == [D("-22.00")]
+    assert hl.mirror.order_total == hl.mirror.payments_total == D("82.00")
+    assert net_money(hl) == shopify_net(early) == D("60.00")
+    # The order update arrives late: the same state, nothing more to do.
+    n = len(hl.log)
+    assert hl.deliver(parse(order_payload(SPEC, refunds=[r], quantities={"TEE": 1}))).state == "waiting_stock"
+    assert len(hl.log) == n
+
+
+def test_a_refund_of_the_uninvoiced_units_before_its_order_update_removes_them_and_closes_balanced():
+    """refunds/create of every uninvoiced MUG with the older snapshot: the payments go down and so must
+    the order (line and tax), or Heartland holds neither Shopify state."""
+    hl = partially_invoiced()
+    r = refund_payload(SPEC, 9001, {"MUG": (3, "cancel")})
+    early = parse(order_payload(SPEC), r)
+    p = hl.deliver(early)
+    assert p.state == "invoiced" and hl.mirror.status == "closed" and not hl.tickets
+    assert [h.qty for h in hl.mirror.lines if h.item_id == 501] in ([], [0])
+    assert hl.mirror.tax_total == D("4.00") and hl.mirror.payments_total == D("49.00")
+    assert net_money(hl) == shopify_net(early) and _closed(hl.mirror) == hl.mirror.payments_total
+    n = len(hl.log)
+    hl.deliver(parse(order_payload(SPEC, refunds=[r], quantities={"MUG": 0})))
+    assert len(hl.log) == n
+
+
+def _closed(m: Mirror) -> Decimal:
+    return sum((h.unit_price * h.qty_invoiced for h in m.lines), m.tax_total + m.shipping_charge)
 
 
 BIGGER = replace(SPEC, lines=SPEC.lines + [LineSpec("CAP", 1, D("15.00"))])
@@ -371,21 +411,53 @@ def sequences(draw: st.DrawFn):
         st.tuples(st.just("stock"), st.sampled_from(SKUS)),
         st.tuples(st.just("cancel"))), max_size=5))
     order = st.sampled_from(["together", "refund_first", "snapshot_first", "twice"])
-    return sp, stocked, ops, [draw(order) for _ in ops]
+    # Sometimes the order reaches mortard only after its first changes (synced late, or refunded at once).
+    late = draw(st.sampled_from([0, 0, 1, 2]))
+    return sp, stocked, ops, [draw(order) for _ in ops], late
 
 
-@settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=examples(120), suppress_health_check=[HealthCheck.too_slow])
 @given(case=sequences())
 def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopify(case):
-    sp, stocked, ops, deliveries = case
+    check_sequence(case)
+
+
+def _ones(stocked: set[str]) -> tuple:
+    return OrderSpec(order_id=8100, number=3100, lines=[LineSpec(s, 1, D("1")) for s in SKUS], tax_rate=D("0")), stocked
+
+
+@pytest.mark.parametrize("case", [
+    # issue 12: the example first run on a fresh clone found (seed 29): Heartland kept 1.00 of Shopify's 0.00
+    (*_ones({"MUG"}), [("stock", "CAP"), ("goodwill", 1), ("refund", "MUG", 1, "cancel", False),
+                              ("refund", "TEE", 1, "cancel", False)], ["together"] * 4),
+    # the same bug, as this hypothesis version shrinks seed 29
+    (*_ones({"TEE", "CAP"}), [("goodwill", 1), ("refund", "MUG", 1, "cancel", False),
+                              ("refund", "TEE", 1, "cancel", False)], ["together"] * 3),
+], ids=["issue-12", "seed-29"])
+def test_examples_the_property_found_stay_fixed(case):
+    check_sequence(case)
+
+
+def check_sequence(case) -> None:
+    sp, stocked, ops, deliveries, late = (*case, 0) if len(case) == 4 else case
     ids = {sku: ITEMS[sku].id for sku in SKUS}
     hl = Heartland({(ids[s], EAST): 50 for s in stocked})
     # The same deliveries one planner step at a time: batching must change only the grouping.
     twin = Heartland(dict(hl.available), batched=False)
 
-    def deliver(o: ShopifyOrder) -> Plan:
+    started = late == 0
+
+    def deliver(o: ShopifyOrder) -> Plan | None:
+        if not started:
+            return None      # Shopify changed the order before mortard heard of it
         p = hl.deliver(o)
         assert twin.deliver(o) == p and twin.log == hl.log and twin.mirror == hl.mirror
+        # Whatever has arrived so far, Heartland is left matching the one Shopify state it describes
+        # (a refund with an older snapshot: the state after the refund), never a mix of two.
+        assert net_money(hl) == shopify_net(o), ("after a delivery", p, summary(hl.mirror))
+        m = hl.mirror
+        if m.status in ("open", "pending") and p.state != "pending":
+            assert m.order_total == m.payments_total, ("unbalanced after a delivery", p, summary(m))
         return p
     refunds: list[dict[str, Any]] = []
     current = {ln.sku: ln.qty for ln in sp.lines}
@@ -404,6 +476,7 @@ def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopif
     for n, (op, how) in enumerate(zip(ops, deliveries)):
         if cancelled:
             break
+        started = started or n >= late
         before = order_payload(sp, refunds=list(refunds), quantities=dict(current))
         rid = 9500 + n
         from datetime import timedelta
@@ -443,7 +516,9 @@ def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopif
         if how == "twice":
             deliver(parse(after, new))
     final = parse(order_payload(sp, refunds=refunds, quantities=current, cancelled=cancelled))
+    started = True
     p = deliver(final)
+    assert p is not None
     n_log = len(hl.log)
     assert deliver(final) == p and len(hl.log) == n_log, "a converged order planned more"
     m = hl.mirror
@@ -455,7 +530,10 @@ def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopif
     if m.status in ("open", "pending") and p.state != "pending":
         assert m.order_total == m.payments_total
     if p.state == "pending":
-        assert [r.code for r in p.reasons] == ["refund_on_open_order"] and m.status == "open"
+        # Only money Shopify gave back beyond the goods (goodwill) keeps an order from balancing: on an
+        # open order, or on one that reached Heartland after it and so was never opened.
+        assert ([r.code for r in p.reasons], m.status) in ((["refund_on_open_order"], "open"),
+                                                           (["total_mismatch"], "pending")), p
     # Stock: units that left Heartland = units sold (invoiced) the customer keeps, plus returned units
     # the refund said not to restock.
     for sku in SKUS:

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload
 from mortard.sync.model import (
-    HInvoice, HInvoiceLine, HLine, HPayment, HTicket, InvalidOrder, Mirror, ShopifyOrder,
+    HInvoice, HInvoiceLine, HLine, HPayment, HTicket, InvalidOrder, Mirror, Refund, ShopifyOrder,
 )
+from properties import examples
 
 D = Decimal
 
@@ -278,7 +279,7 @@ def mutated_payloads(draw: st.DrawFn) -> dict[str, Any]:
     return snap
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow])
 @given(snap=mutated_payloads())
 def test_a_mutated_payload_either_parses_or_raises_invalid_order_and_nothing_else(snap):
     try:
@@ -290,7 +291,7 @@ def test_a_mutated_payload_either_parses_or_raises_invalid_order_and_nothing_els
     assert all(ln.price >= 0 and 0 <= ln.discount <= ln.price * ln.quantity for ln in o.lines)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(snap=_junk, refunds=st.one_of(st.none(), st.dictionaries(st.text(max_size=4), _junk, max_size=2)),
        transactions=st.one_of(st.none(), st.dictionaries(st.text(max_size=4), _junk, max_size=2)))
 def test_arbitrary_junk_raises_invalid_order_and_nothing_else(snap, refunds, transactions):
@@ -300,7 +301,7 @@ def test_arbitrary_junk_raises_invalid_order_and_nothing_else(snap, refunds, tra
         pass
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(refund=_junk, transaction=_junk)
 def test_junk_refund_and_transaction_events_raise_invalid_order_and_nothing_else(refund, transaction):
     try:
@@ -332,3 +333,110 @@ def test_a_full_mirror_round_trips_through_json_text():
     assert back == m
     assert back.order_total == m.order_total and back.payments_total == D("54.73")
     assert all(isinstance(ln.unit_price, Decimal) for ln in back.lines)
+
+
+# -- shop money, shipping refunds, currencies, refunds newer than the snapshot ----------------------
+
+def _bag(shop: str, presentment: str, shop_cur: str = "USD", pres_cur: str = "EUR") -> dict[str, Any]:
+    return {"shop_money": {"amount": shop, "currency_code": shop_cur},
+            "presentment_money": {"amount": presentment, "currency_code": pres_cur}}
+
+
+def test_amounts_come_from_shop_money_when_shopify_sends_a_set():
+    snap = order_payload(spec())
+    snap["presentment_currency"] = "EUR"
+    li = snap["line_items"][0]
+    li["price_set"] = _bag("10.00", "9.20")
+    li["price"] = "9.20"           # a plain field that disagrees: the shop-money bag wins
+    li["discount_allocations"][0]["amount_set"] = _bag("1.00", "0.92")
+    li["tax_lines"][0]["price_set"] = _bag("2.32", "2.13")
+    snap["total_price_set"] = _bag(snap["total_price"], "1.00")
+    snap["current_total_tax_set"] = _bag(snap["current_total_tax"], "1.00")
+    o = ShopifyOrder.parse(snap)
+    assert (o.lines[0].price, o.lines[0].discount, o.lines[0].tax) == (D("10.00"), D("1.00"), D("2.32"))
+    assert o.total_price == D(snap["total_price"]) and o.current_total_tax == D("4.28")
+    assert o.presentment_currency == "EUR" and o.money_problems == ()
+
+
+def test_a_set_whose_shop_money_is_in_another_currency_is_refused():
+    snap = order_payload(spec())
+    snap["line_items"][0]["price_set"] = _bag("10.00", "10.00", shop_cur="EUR")
+    with pytest.raises(InvalidOrder, match="price_set.shop_money is in EUR, not the shop's USD"):
+        ShopifyOrder.parse(snap)
+
+
+def test_shipping_refunded_only_in_refund_shipping_lines_counts_with_its_tax():
+    s = spec()
+    r = refund_payload(s, 9001, {}, amount=D("7.51"))
+    r["refund_shipping_lines"] = [{"id": 1, "shipping_line_id": 5001, "subtotal_amount_set": _bag("6.95", "6.40"),
+                                   "shipping_line": {"id": 5001, "price": "6.95", "discounted_price": "6.95",
+                                                     "tax_lines": [{"price": "0.56", "price_set": _bag("0.56", "0.52")}]}}]
+    (refund,) = ShopifyOrder.parse(order_payload(s, refunds=[r])).refunds
+    assert (refund.shipping, refund.shipping_tax, refund.tax) == (D("6.95"), D("0.56"), D("0.56"))
+
+
+def test_a_partial_shipping_refund_gives_back_its_share_of_the_shipping_tax():
+    s = spec()
+    r = refund_payload(s, 9001, {}, amount=D("2.16"))
+    r["refund_shipping_lines"] = [{"id": 1, "subtotal_amount_set": _bag("2.00", "2.00"),
+                                   "shipping_line": {"price": "6.95", "discounted_price": "6.95",
+                                                     "tax_lines": [{"price": "0.56"}]}}]
+    assert ShopifyOrder.parse(order_payload(s, refunds=[r])).refunds[0].shipping_tax == D("0.16")
+
+
+def test_shipping_in_both_refund_shipping_lines_and_an_adjustment_counts_once_and_takes_the_adjustments_tax():
+    s = spec()
+    r = refund_payload(s, 9001, {}, shipping=D("6.95"))
+    r["order_adjustments"][0]["tax_amount"] = "-0.56"
+    r["refund_shipping_lines"] = [{"id": 1, "subtotal_amount_set": _bag("6.95", "6.95"),
+                                   "shipping_line": {"price": "6.95", "tax_lines": []}}]
+    (refund,) = ShopifyOrder.parse(order_payload(s, refunds=[r])).refunds
+    assert (refund.shipping, refund.shipping_tax, refund.discrepancy) == (D("6.95"), D("0.56"), D("0.00"))
+
+
+def test_a_refund_shipping_line_without_its_subtotal_amount_set_is_refused():
+    s = spec()
+    r = refund_payload(s, 9001, {})
+    r["refund_shipping_lines"] = [{"id": 1, "subtotal_amount": "6.95"}]
+    with pytest.raises(InvalidOrder, match="without subtotal_amount_set"):
+        ShopifyOrder.parse(order_payload(s, refunds=[r]))
+
+
+def test_a_refund_paid_in_the_buyers_currency_is_not_added_to_shop_money_and_says_why():
+    s = spec()
+    r = refund_payload(s, 9001, {"TEE-M": (1, "return")})
+    r["transactions"][0]["currency"] = "EUR"
+    o = ShopifyOrder.parse(order_payload(s, refunds=[r]))
+    assert o.refunds[0].amount == 0 and o.refunded == 0
+    (problem,) = o.money_problems
+    assert "refund 9001 paid back" in problem and "EUR" in problem and "no USD amount" in problem
+
+
+@pytest.mark.parametrize(("status", "problem"), [("paid", False), ("partially_paid", True)])
+def test_payments_in_the_buyers_currency_fall_back_to_shop_money_only_when_the_order_is_paid(status, problem):
+    snap = order_payload(spec())
+    snap["financial_status"] = status
+    snap["presentment_currency"] = "EUR"
+    txs = {"1": {"kind": "sale", "status": "success", "amount": "50.00", "currency": "EUR", "gateway": "shopify_payments"}}
+    o = ShopifyOrder.parse(snap, transactions=txs)
+    assert bool(o.money_problems) == problem
+    if not problem:
+        assert [(p.gateway, p.amount) for p in o.payments] == [("shopify_payments", o.total_price)]
+
+
+def test_a_refund_newer_than_the_snapshot_is_taken_out_of_its_current_figures():
+    s = spec()
+    r = refund_payload(s, 9001, {"MUG-BLU": (1, "return")}, shipping=D("6.95"))
+    stale = ShopifyOrder.parse(order_payload(s), {"9001": r})
+    fresh = ShopifyOrder.parse(order_payload(s, refunds=[r], quantities={"MUG-BLU": 2}))
+    assert not stale.refunds[0].in_snapshot and fresh.refunds[0].in_snapshot
+    assert stale.current_total_tax == fresh.current_total_tax == D("4.28") - stale.refunds[0].lines[0].tax
+    assert [ln.current_quantity for ln in stale.lines] == [ln.current_quantity for ln in fresh.lines] == [2, 1]
+    assert stale.current_total_price == D(order_payload(s)["current_total_price"]) - stale.refunds[0].amount
+
+
+def test_refund_parse_reads_a_refunds_create_payload_on_its_own():
+    r = refund_payload(spec(), 9001, {"TEE-M": (1, "no_restock")})
+    refund, problems = Refund.parse(r, "USD")
+    assert refund.id == 9001 and refund.amount == D("26.46") and problems == ()
+    assert Refund.parse(r, "CAD")[1] and Refund.parse(r, "CAD")[0].amount == 0

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mortard.sync.money import CENT, PriceGroup, allocate, take_units, to_money, unit_price_groups
+from properties import examples
 
 D = Decimal
 
@@ -51,7 +52,7 @@ def test_take_units_takes_the_first_units_in_group_order():
 cents = st.integers(min_value=0, max_value=10_000_000).map(lambda c: D(c) * CENT)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(price=cents, qty=st.integers(min_value=1, max_value=1000), data=st.data())
 def test_unit_price_groups_always_sum_exactly_and_differ_by_at_most_one_cent(price, qty, data):
     line_value_cents = int(price / CENT) * qty
@@ -88,7 +89,7 @@ def test_allocate_over_no_weights_is_empty():
     assert allocate(D("1.00"), []) == []
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(total=cents, weights=st.lists(cents, min_size=1, max_size=8))
 def test_allocate_sums_exactly_and_is_proportional_within_a_cent(total, weights):
     got = allocate(total, weights)
@@ -130,7 +131,7 @@ def test_to_money_refuses_non_finite_amounts(value):
         to_money(value)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9))
 def test_to_money_of_a_float_equals_to_money_of_its_repr(x):
     assert to_money(x) == to_money(repr(x))
