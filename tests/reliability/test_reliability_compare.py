@@ -1,0 +1,112 @@
+"""Faults against a Heartland that answers only documented fields end like the fault-free run,
+document by document (issue 11).
+
+Every test sends the same orders and changes (new orders, splits across stores, no-stock lines,
+partial and full refunds of every kind, edits, cancellations) to a fault-free reference lane and to
+lanes whose sandbox account misbehaves (or whose daemon is killed), then compares every Heartland
+order, line, payment, invoice, ticket, customer and the stock movements with the reference
+(tests/support/heartland_compare.py). The sandbox runs with the default Dialect, i.e. documented
+fields only, unless a test says otherwise.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+
+import asyncpg
+import pytest
+
+from daemon_proc import DaemonProcess
+from fault_scenarios import (Lane, build_phases, daemon_config, drive, judge, random_cases, sandbox_counts,
+                             sandbox_state, set_faults, start_lane_sandbox, sync_states, to_toml)
+from kafka_helpers import create_topic
+from mortard.app import Daemon
+from mortard.config import config_from_dict
+from mortard.store.db import create_pool
+
+TOKENS = {"ACME_TOKEN": "sandbox-token-acme"}
+
+
+async def new_database(pg_url: str, template: str) -> str:
+    name = f"c{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    finally:
+        await conn.close()
+    return pg_url.rpartition("/")[0] + "/" + name
+
+
+async def new_topic(bootstrap: str) -> str:
+    name = f"cmp-{uuid.uuid4().hex[:10]}"
+    await create_topic(bootstrap, name, partitions=4)
+    return name
+
+
+def in_process(cfg: dict) -> Daemon:
+    return Daemon(config_from_dict(cfg, env=TOKENS))
+
+
+async def verdicts(http, url: str, ref: Lane, lanes: list[Lane], public_ids: set[str]) -> list:
+    ref_state = await sandbox_state(http, url, ref.account)
+    ref_states = await sync_states(ref)
+    out = []
+    for lane in lanes:
+        out.append(judge(lane.account, ref_state, await sandbox_state(http, url, lane.account), public_ids,
+                         ref_states=ref_states, act_states=await sync_states(lane)))
+    return out
+
+
+FAULT_LANES = {
+    # 429 storm: the account allows 40 req/s (bucket 5); the daemon is configured for 2,000.
+    "storm429": {"rate_limit_rps": 40, "rate_limit_burst": 5},
+    # 503 before the request is handled.
+    "err503": {"error_rate": 0.15, "error_status": 503},
+    # The write is applied, then the connection is reset: the client can't know it happened.
+    "commit500": {"drop_rate": 0.12},
+    # Held past the client's 1 s timeout (then 504); nothing runs.
+    "timeouts": {"timeout_rate": 0.06, "timeout_seconds": 2},
+}
+
+
+async def test_429_storms_5xx_500_after_commit_and_timeouts_end_like_the_fault_free_run(
+        pg_url, pg_template, kafka_bootstrap, http):
+    """One daemon serves five shops, each on its own sandbox account: the reference without faults and
+    one lane per fault kind; all get the same 16 orders and their changes, phase by phase. (Mixed
+    schedules: the property test and bench/faults.py.)"""
+    accounts = ["ref", *FAULT_LANES]
+    seed = 11
+    runner, url = await start_lane_sandbox(accounts, faults={"seed": seed, "accounts": FAULT_LANES})
+    db = await new_database(pg_url, pg_template)
+    topic = await new_topic(kafka_bootstrap)
+    pool = await create_pool(db, min_size=1, max_size=4)
+    cfg = daemon_config(db_url=db, bootstrap=kafka_bootstrap, topic=topic, sandbox_url=url, accounts=accounts,
+                        account_overrides={a: {"request_timeout_s": 1.0} for a in FAULT_LANES},
+                        daemon={"lease_s": 10.0})
+    daemon = in_process(cfg)
+    await daemon.start()
+    t0 = time.monotonic()
+    try:
+        cases = random_cases(random.Random(seed), 16)
+        phases, names = build_phases(cases, first_order_id=71_000)
+        lanes = [Lane(a, pool, kafka_bootstrap, topic) for a in accounts]
+        await drive(lanes, phases, timeout=120)
+        counts = await sandbox_counts(http, url)
+        results = await verdicts(http, url, lanes[0], lanes[1:], set(names))
+    finally:
+        await daemon.stop()
+        await pool.close()
+        await runner.cleanup()
+    print(f"\n[faults] {len(cases)} orders, {len(phases)} phases, {sum(len(c.changes) for c in cases)} changes, "
+          f"{time.monotonic() - t0:.1f}s")
+    for v in results:
+        print(f"  {v.lane}: injected {counts[v.lane]['faults_injected']}, calls {counts[v.lane]['total']} "
+              f"(reference {counts['ref']['total']})")
+        print("  " + v.describe().replace("\n", "\n  "))
+    for v in results:
+        injected = counts[v.lane]["faults_injected"]
+        assert sum(injected.values()) > 0, f"lane {v.lane}: no fault was injected"
+    bad = [v for v in results if not v.ok]
+    assert not bad, "\n".join(v.describe() for v in bad)
