@@ -110,3 +110,117 @@ async def test_429_storms_5xx_500_after_commit_and_timeouts_end_like_the_fault_f
         assert sum(injected.values()) > 0, f"lane {v.lane}: no fault was injected"
     bad = [v for v in results if not v.ok]
     assert not bad, "\n".join(v.describe() for v in bad)
+
+
+async def killer(daemon: DaemonProcess, rng: random.Random, kills: int, done: asyncio.Event,
+                 between: tuple[float, float]) -> int:
+    """kill -9 the daemon at random moments and start it again at once, `kills` times or until `done`."""
+    n = 0
+    while n < kills and not done.is_set():
+        try:
+            await asyncio.wait_for(done.wait(), rng.uniform(*between))
+            break
+        except asyncio.TimeoutError:
+            pass
+        daemon.kill9()
+        n += 1
+        daemon.start()
+    return n
+
+
+async def drive_then_signal(lanes, phases, done: asyncio.Event, timeout: float) -> None:
+    try:
+        await drive(lanes, phases, timeout=timeout)
+    finally:
+        done.set()
+
+
+async def test_kill_9_many_times_while_orders_and_changes_flow_ends_like_the_fault_free_run(
+        tmp_path, pg_url, pg_template, kafka_bootstrap, http):
+    """120 orders with refunds, edits and cancellations; the faulty lane's daemon (a `mortard run`
+    process, static group membership) is killed -9 twelve times at random moments and restarted."""
+    seed, n, kills = 23, 120, 12
+    runner, url = await start_lane_sandbox(["ref", "killed"], faults={"seed": seed, "global": {"latency_ms": 2,
+                                                                                                  "jitter_ms": 4}})
+    ref_db, db = await new_database(pg_url, pg_template), await new_database(pg_url, pg_template)
+    ref_topic, topic = await new_topic(kafka_bootstrap), await new_topic(kafka_bootstrap)
+    ref_pool, pool = await create_pool(ref_db, min_size=1, max_size=4), await create_pool(db, min_size=1, max_size=4)
+    ref_daemon = in_process(daemon_config(db_url=ref_db, bootstrap=kafka_bootstrap, topic=ref_topic,
+                                          sandbox_url=url, accounts=["ref"]))
+    cfg = daemon_config(db_url=db, bootstrap=kafka_bootstrap, topic=topic, sandbox_url=url, accounts=["killed"],
+                        kafka={"group_instance_id": "killed-1"})
+    (tmp_path / "killed.toml").write_text(to_toml(cfg))
+    proc = DaemonProcess(tmp_path / "killed.toml", tmp_path / "killed.log")
+    await ref_daemon.start()
+    proc.start()
+    t0 = time.monotonic()
+    done = asyncio.Event()
+    try:
+        cases = random_cases(random.Random(seed), n)
+        phases, names = build_phases(cases, first_order_id=72_000)
+        lanes = [Lane("ref", ref_pool, kafka_bootstrap, ref_topic), Lane("killed", pool, kafka_bootstrap, topic)]
+        killed, _ = await asyncio.gather(killer(proc, random.Random(seed), kills, done, (1.0, 2.5)),
+                                         drive_then_signal(lanes, phases, done, timeout=180))
+        results = await verdicts(http, url, lanes[0], lanes[1:], set(names))
+        journal = {r["status"]: r["n"] for r in await pool.fetch("SELECT status, count(*) AS n FROM journal GROUP BY 1")}
+    finally:
+        proc.stop()
+        await ref_daemon.stop()
+        await ref_pool.close()
+        await pool.close()
+        await runner.cleanup()
+    v = results[0]
+    print(f"\n[kill -9] {n} orders, {len(phases)} phases, {sum(len(c.changes) for c in cases)} changes, "
+          f"{killed} kills, journal rows by status {journal}, {time.monotonic() - t0:.1f}s\n"
+          + v.describe())
+    assert killed >= kills // 2, f"only {killed} kills happened while orders were in flight"
+    assert v.ok, v.describe(limit=20)
+
+
+async def test_two_daemons_one_killed_ends_like_the_fault_free_run(
+        tmp_path, pg_url, pg_template, kafka_bootstrap, tansu_bootstrap, http):
+    """Two `mortard run` processes share the faulty lane (on Tansu, which evicts a dead member);
+    one is killed -9 mid-batch and stays dead: the other takes its partitions and its leases."""
+    seed, n = 31, 60
+    runner, url = await start_lane_sandbox(["ref", "twodaemons"], faults={"seed": seed, "global": {"latency_ms": 3}})
+    ref_db, db = await new_database(pg_url, pg_template), await new_database(pg_url, pg_template)
+    ref_topic, topic = await new_topic(kafka_bootstrap), await new_topic(tansu_bootstrap)
+    ref_pool, pool = await create_pool(ref_db, min_size=1, max_size=4), await create_pool(db, min_size=1, max_size=4)
+    ref_daemon = in_process(daemon_config(db_url=ref_db, bootstrap=kafka_bootstrap, topic=ref_topic,
+                                          sandbox_url=url, accounts=["ref"]))
+    cfg = daemon_config(db_url=db, bootstrap=tansu_bootstrap, topic=topic, sandbox_url=url, accounts=["twodaemons"],
+                        kafka={"session_timeout_ms": 1000, "heartbeat_interval_ms": 250})
+    (tmp_path / "two.toml").write_text(to_toml(cfg))
+    a = DaemonProcess(tmp_path / "two.toml", tmp_path / "a.log")
+    b = DaemonProcess(tmp_path / "two.toml", tmp_path / "b.log")
+    await ref_daemon.start()
+    a.start()
+    b.start()
+    t0 = time.monotonic()
+    try:
+        cases = random_cases(random.Random(seed), n)
+        phases, names = build_phases(cases, first_order_id=73_000)
+        lanes = [Lane("ref", ref_pool, kafka_bootstrap, ref_topic), Lane("twodaemons", pool, tansu_bootstrap, topic)]
+
+        async def kill_a_mid_batch() -> float:
+            # When the first orders of the faulty lane are being worked (some settled, most not).
+            while await pool.fetchval("SELECT count(*) FROM orders WHERE sync_state <> 'received'") < 5:
+                await asyncio.sleep(0.05)
+            a.kill9()
+            return time.monotonic() - t0
+
+        killed_at, _ = await asyncio.gather(kill_a_mid_batch(), drive(lanes, phases, timeout=120))
+        alive = (a.alive, b.alive)
+        results = await verdicts(http, url, lanes[0], lanes[1:], set(names))
+    finally:
+        a.stop()
+        b.stop()
+        await ref_daemon.stop()
+        await ref_pool.close()
+        await pool.close()
+        await runner.cleanup()
+    v = results[0]
+    print(f"\n[two daemons] {n} orders, {len(phases)} phases, daemon A killed at {killed_at:.1f}s, "
+          f"{time.monotonic() - t0:.1f}s\n" + v.describe())
+    assert alive == (False, True), f"daemons alive (a, b): {alive}"
+    assert v.ok, v.describe(limit=20)
