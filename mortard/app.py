@@ -5,11 +5,8 @@ Wiring lives here and only here: the parts get what they need passed in.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import time
-import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -21,18 +18,16 @@ from mortard.config import Config, ShopConfig, build
 from mortard.consume.consumer import InboxConsumer
 from mortard.heartland import AccountLimits, FairSlots, HeartlandAccount, HeartlandClient
 from mortard.heartland.catalog import AccountCatalog
+from mortard.heartland.gateway import HeartlandGateway
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.store.db import migrate, pool_from_config
+from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
 from mortard.sync.machine import OrderMachine, RetryPolicy, Scheduler, ShopRuntime
 from mortard.sync.reservations import ReservationLedger
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
-
-
-def make_owner_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 async def effective_shop_settings(pool: asyncpg.Pool, shops: dict[str, ShopConfig]) -> dict[str, ShopSettings]:
@@ -60,7 +55,7 @@ class Daemon:
     """`mortard run`: consume → inbox → sync → Heartland, with the ops listener beside it."""
 
     config: Config
-    owner: str = field(default_factory=make_owner_id)
+    owner: str = ""     # the lease owner name; from kafka.group_instance_id when set (store/instance.py)
     metrics: Metrics = field(default_factory=lambda: Metrics(version=__version__))
     pool: asyncpg.Pool | None = None
     consumer: InboxConsumer | None = None
@@ -73,6 +68,8 @@ class Daemon:
     _monitor: LoopMonitor | None = None
     _notifier: Notifier = field(default_factory=Notifier)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
+    _instance: InstanceLock | None = None
+    instance_lost: bool = False
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -86,6 +83,12 @@ class Daemon:
         if applied:
             log.info("migrations_applied", migrations=applied)
         settings = await effective_shop_settings(self.pool, cfg.shops)
+        self.owner = self.owner or owner_id(cfg.kafka.group_instance_id)
+        self._instance = InstanceLock(self.pool, self.owner)
+        self._notifier.status(f"taking the instance name {self.owner}")
+        released = await self._instance.acquire(wait_s=cfg.daemon.lease_s / 4)
+        if released:
+            log.info("own_leases_released", owner=self.owner, orders=released)
 
         observer = self.metrics.heartland_observer()
         catalogs: dict[str, AccountCatalog] = {}
@@ -95,8 +98,9 @@ class Daemon:
                                      limits=AccountLimits.for_account(account))
             self.clients[name] = client
             catalogs[name] = AccountCatalog(client)
-        runtimes = {domain: ShopRuntime(settings[domain], shop.heartland_account, self.clients[shop.heartland_account],
-                                        catalogs[shop.heartland_account]) for domain, shop in cfg.shops.items()}
+        gateways = {name: HeartlandGateway(self.clients[name], catalogs[name]) for name in cfg.accounts}
+        runtimes = {domain: ShopRuntime(settings[domain], shop.heartland_account, gateways[shop.heartland_account])
+                    for domain, shop in cfg.shops.items()}
         store = OrderStore(self.pool, self.owner, cfg.daemon.lease_s)
         self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=ReservationLedger(),
                                     retry=RetryPolicy(in_process=cfg.daemon.max_attempts_in_process,
@@ -122,6 +126,7 @@ class Daemon:
                              liveness=lambda: self._monitor is not None and self._monitor.is_alive())
         await self.ops.start()
         self._background.append(asyncio.create_task(self._gauges(), name="state-gauges"))
+        self._background.append(asyncio.create_task(self._watch_instance(), name="instance-lock"))
         self.ready.set()
         self._notifier.ready(f"consuming {cfg.kafka.topic} as {self.owner}")
         log.info("daemon_ready", owner=self.owner, topic=cfg.kafka.topic, ops_port=self.ops.port,
@@ -166,6 +171,8 @@ class Daemon:
             await self.ops.stop()
         for client in self.clients.values():
             await client.close()
+        if self._instance is not None:
+            await self._instance.release()
         if self.pool is not None:
             await self.pool.close()
         self._notifier.close()
@@ -185,6 +192,25 @@ class Daemon:
         if self.scheduler is None:
             return True
         return self.scheduler.in_flight == 0 or time.monotonic() - self.scheduler.last_progress < 300
+
+    async def _watch_instance(self) -> None:
+        """Hold the instance name: when its connection is lost (Postgres restarted), take it again;
+        if another daemon took it meanwhile, stop rather than share it."""
+        assert self._instance is not None
+        while True:
+            await asyncio.sleep(1)
+            if await self._instance.alive():
+                continue
+            log.warning("instance_lock_lost", owner=self.owner)
+            try:
+                await self._instance.reacquire()
+            except InstanceTaken as exc:
+                log.error("instance_taken", owner=self.owner, error=str(exc))
+                self.instance_lost = True
+                self.request_stop()
+                return
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("instance_lock_retry", owner=self.owner, error=str(exc))
 
     async def _gauges(self) -> None:
         while True:

@@ -31,9 +31,13 @@ def _logging(args: argparse.Namespace, cfg: Config | None = None) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from mortard.app import run_daemon
     from mortard.ops import eventloop
+    from mortard.store.instance import InstanceTaken
     cfg = _config(args)
     _logging(args, cfg)
-    return eventloop.run(run_daemon(cfg), cfg.daemon.event_loop)
+    try:
+        return eventloop.run(run_daemon(cfg), cfg.daemon.event_loop)
+    except InstanceTaken as exc:
+        raise UserError(str(exc)) from None
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -493,19 +493,26 @@ class HeartlandClient:
         return await self._put(f"sales/invoices/{invoice_id}", {"status": self.dialect.invoice_status_complete})
 
     async def list_invoices(self, order_id: int) -> list[Json]:
-        params = [("_include[]", "lines"), *_filters(F.eq("order_id", order_id))]
+        """The order's invoices; with `Dialect.include_lines` each carries its `lines`, otherwise
+        read them with `list_invoice_lines` (the documented way)."""
+        params = [*(_INCLUDE_LINES if self.dialect.include_lines else ()), *_filters(F.eq("order_id", order_id))]
         return await self._all("sales/invoices", params)
+
+    async def list_invoice_lines(self, invoice_id: int) -> list[Json]:
+        return await self._all(f"sales/invoices/{invoice_id}/lines")
 
     # ------------------------------------------------------------------------------ tickets
     async def create_ticket(self, fields: Json) -> int:
         return await self._create("sales/tickets", fields)
 
     async def find_tickets(self, public_id: str) -> list[Json]:
-        params = [("_include[]", "lines"), *_filters(F.eq("public_id", public_id))]
-        return await self._all("sales/tickets", params)
+        return await self._all("sales/tickets", _filters(F.eq("public_id", public_id)))
 
 
 # ---------------------------------------------------------------------------------------- helpers
+_INCLUDE_LINES = (("_include[]", "lines"),)
+
+
 def _filters(*terms: Filter | None) -> list[tuple[str, str]]:
     present = [t for t in terms if t is not None]
     if not present:

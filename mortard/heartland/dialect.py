@@ -3,6 +3,12 @@
 The client, the sync core and the sandbox all read these values from a `Dialect`, so when a real
 Heartland account answers one of the open questions, the change is one line here (or one setting
 under `[heartland.dialect]` in the config file).
+
+Two kinds of setting live here. Spellings the doc leaves open but mortard must pick (status names,
+which invoice field holds the location) have the likeliest value. **Behaviours the doc does not
+promise are off by default**: mortard, and the sandbox that witnesses it, rely only on documented
+fields unless a setting says otherwise, and the suite runs with each of them off and on
+(docs/heartland-contract.md lists each fact as documented or assumed).
 """
 from __future__ import annotations
 
@@ -19,23 +25,38 @@ class Dialect:
     status_cancelled: str = "canceled"  # purchase orders use "canceled"; sales orders unconfirmed
     # Which invoice field places the invoice at a location (spree used source_location_id).
     invoice_location_field: str = "source_location_id"
-    # Whether an invoice line names the order line it fulfils (else matched by item).
-    invoice_line_order_line_field: str | None = "order_line_id"
+    # ASSUMED: an invoice line names the order line it fulfils in this field (the doc: UNKNOWN).
+    # Off: invoice lines carry item and qty, and Heartland matches them to the order lines
+    # distributed to the invoice's location by item.
+    invoice_line_order_line_field: str | None = None
     invoice_status_complete: str = "complete"
-    # DELETE /sales/orders/{id}/lines/{line_id} is unconfirmed; without it a removed line is set to qty 0.
-    line_delete_supported: bool = True
+    # ASSUMED: DELETE /sales/orders/{id}/lines/{line_id} works (the doc: UNCONFIRMED). Off: a removed
+    # line is set to qty 0 with the documented PUT.
+    line_delete_supported: bool = False
     # Heartland's HTTP status for validation errors is probably 422; we key on the body's `error`.
     validation_http_status: int = 422
     # Payment "type" on order deposits and on tickets.
     order_payment_type: str = "CustomPayment"
     ticket_payment_type: str = "Payments::ExternalPayment"
-    # Tickets: the field linking a return to the original invoice, and the no-restock switch.
-    ticket_parent_field: str | None = "parent_transaction_id"
+    # Tickets: the no-restock switch, and the field linking a return to the original invoice.
+    # ASSUMED writable on create (the doc: returns *read back* with parent_transaction_id; whether
+    # it can be written is UNKNOWN). Off: returns are not linked.
+    ticket_parent_field: str | None = None
     ticket_no_restock_field: str = "affect_inventory"
     # The custom-field group that sales orders, invoices and tickets share (INFER).
     order_custom_field_group: str = "sales.transaction"
     # Page size for collection reads; max per_page is unknown.
     per_page: int = 200
+    # ASSUMED: order lines accept a custom field of this key naming the Shopify line item, and echo
+    # it on reads. Off: which Heartland line is which Shopify line comes from mortard's journal.
+    order_line_custom_key: str | None = None
+    # ASSUMED: order lines read back their invoiced quantity in this field (the doc: name UNKNOWN).
+    # Off: invoiced quantities come from the order's invoices and their lines.
+    order_line_invoiced_field: str | None = None
+    # ASSUMED: `_include[]=lines` embeds lines in order, invoice and ticket reads (the doc shows
+    # `_include` only for customer, location and stations). Off: each invoice's lines are read
+    # from `GET /sales/invoices/{id}/lines`.
+    include_lines: bool = False
 
     def with_overrides(self, overrides: dict[str, Any]) -> Dialect:
         known = {f.name for f in fields(self)}
@@ -46,3 +67,14 @@ class Dialect:
 
 
 DEFAULT_DIALECT = Dialect()
+
+# Each assumption above, with the value that turns it on: the suite runs its fault scenarios with
+# each one on as well as with all of them off (the defaults).
+ASSUMPTIONS: dict[str, Any] = {
+    "invoice_line_order_line_field": "order_line_id",
+    "line_delete_supported": True,
+    "ticket_parent_field": "parent_transaction_id",
+    "order_line_custom_key": "shopify_line_id",
+    "order_line_invoiced_field": "qty_invoiced",
+    "include_lines": True,
+}

@@ -1,23 +1,25 @@
 """`mortard orders plan`: what the machine would do to Heartland for one order now, without doing it.
 
-Reads only: the order's Heartland state (`read_mirror`), the account's locations, payment types and
-required custom fields, items by SKU, stock and customers — the same reads `OrderMachine._converge`
-makes — then runs the pure planner until it converges or asks for its first mutation batch, which is
+Reads only: the order's Heartland state (rebuilt with its journal, as recovery does:
+`sync/recovery.py`), the account's locations, payment types and required custom fields, items by SKU,
+stock and customers — the same reads through the same port (`HeartlandGateway`) as `OrderMachine` —
+then runs the pure planner until it converges or asks for its first mutation batch, which is
 reported and never sent. Nothing is written to Postgres, nothing mutating reaches Heartland (the
 catalog is read here without `AccountCatalog.catalog`, which creates missing payment types).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.dialect import Dialect
+from mortard.heartland.gateway import HeartlandGateway
 from mortard.operator.diff import Names
 from mortard.sync.actions import Action, FindCustomer, LoadItems, LoadStock, Plan, Reason
-from mortard.sync.execute import read_mirror
 from mortard.sync.model import Catalog, InvalidOrder, Item, Location, Mirror, ShopifyOrder, matching_address
+from mortard.sync.ports import FoundCustomer, JournalEntry
+from mortard.sync.recovery import Unaccounted, open_addresses, rebuild, ticket_names
 from mortard.sync.plan import DEAD, PlanInput, plan
 from mortard.sync.settings import ShopSettings
 
@@ -39,8 +41,10 @@ class DryRun:
         return tuple(a for a in self.plan.actions if a.mutation)
 
 
-async def dry_run(client: Any, row: Mapping[str, Any], settings: ShopSettings, dialect: Dialect) -> DryRun:
-    """Plan one order against live Heartland reads. `client` is a `HeartlandClient` for the shop's account."""
+async def dry_run(client: Any, row: Mapping[str, Any], settings: ShopSettings, dialect: Dialect,
+                  journal: Sequence[JournalEntry] = ()) -> DryRun:
+    """Plan one order against live Heartland reads. `client` is a `HeartlandClient` for the shop's
+    account; `journal` the order's journal rows (which Heartland records mortard made)."""
     stored = Mirror.from_json(row["mirror"])
     name = row["order_name"] or f"#{row['order_id']}"
     out = DryRun(public_id=f"{settings.order_prefix}{name}", stored=stored)
@@ -61,14 +65,22 @@ async def dry_run(client: Any, row: Mapping[str, Any], settings: ShopSettings, d
     for type_name in sorted(invented.values()):
         out.notes.append(f"payment type {type_name!r} does not exist in Heartland yet; mortard would create it")
 
-    mirror = await read_mirror(client, out.public_id, stored, order)
+    heartland = HeartlandGateway(client)
+    reading = await heartland.read_order(out.public_id, ticket_names(journal, stored))
+    addresses = None
+    if reading is None and stored.customer_id is not None and open_addresses(journal, stored):
+        addresses = FoundCustomer(stored.customer_id, await heartland.customer_addresses(stored.customer_id))
+    recovered = rebuild(reading, journal, stored, addresses)
+    if isinstance(recovered, Unaccounted):
+        out.plan = Plan(state=DEAD, reasons=(Reason("heartland_unaccounted", recovered.message),))
+        return out
+    mirror = recovered.mirror
     out.reads.append(f"sales order {out.public_id!r} with its lines, taxes, payments, invoices and tickets"
                      if mirror.order_id is not None else f"sales order {out.public_id!r} (not found)")
     out.heartland = mirror
 
     items: dict[str, Item | None] | None = None
     stock: dict[tuple[int, int], int] | None = None
-    items_cache = AccountCatalog(client)   # only its read-only `items()` is used
     p = Plan()
     for _ in range(MAX_READS):
         p = plan(PlanInput(order, mirror, settings, catalog, dialect, items, stock))
@@ -76,15 +88,14 @@ async def dry_run(client: Any, row: Mapping[str, Any], settings: ShopSettings, d
             break
         action = p.actions[0]
         if isinstance(action, LoadItems):
-            items = {**(items or {}), **await items_cache.items(action.skus, settings.item_match)}
+            items = {**(items or {}), **await heartland.items(action.skus, settings.item_match)}
             missing = sorted(s for s in action.skus if items.get(s) is None)
             out.reads.append(f"items {', '.join(action.skus)}" + (f" (not found: {', '.join(missing)})" if missing else ""))
         elif isinstance(action, LoadStock):
-            rows = await client.inventory_values(action.item_ids) if action.item_ids else []
-            stock = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
+            stock = await heartland.stock(action.item_ids)
             out.reads.append(f"stock of {len(action.item_ids)} item(s)")
         elif isinstance(action, FindCustomer):
-            mirror, said = await _find_customer(client, mirror, action, settings, order)
+            mirror, said = await _find_customer(heartland, mirror, action, settings, order)
             out.reads.append(said)
         else:
             raise TypeError(f"dry run has no read for {type(action).__name__}")
@@ -113,26 +124,19 @@ async def _read_catalog(client: Any, dialect: Dialect, wanted_types: set[str]) -
     return Catalog(locations=locations, payment_types=types, required_custom_fields=required), invented
 
 
-async def _find_customer(client: Any, mirror: Mirror, action: FindCustomer, settings: ShopSettings,
-                         order: ShopifyOrder) -> tuple[Mirror, str]:
+async def _find_customer(heartland: HeartlandGateway, mirror: Mirror, action: FindCustomer,
+                         settings: ShopSettings, order: ShopifyOrder) -> tuple[Mirror, str]:
     """As `OrderMachine._find_customer`, minus saving the mirror."""
-    found: list[dict[str, Any]] = []
-    tried = []
-    for rule in settings.customer_match:
-        value = action.email if rule == "email" else action.phone
-        if value:
-            tried.append(f"{rule} {value}")
-            found = await client.find_customers(**{rule: value})
-            if found:
-                break
-    customer_id = min(int(c["id"]) for c in found) if found else None
-    mirror = replace(mirror, customer_searched=True, customer_id=customer_id)
-    if customer_id is None:
+    tried = [f"{rule} {value}" for rule in settings.customer_match
+             if (value := action.email if rule == "email" else action.phone)]
+    found = await heartland.find_customer(settings.customer_match, action.email, action.phone)
+    mirror = replace(mirror, customer_searched=True, customer_id=found.customer_id)
+    if found.customer_id is None:
         return mirror, f"customers by {' then '.join(tried) or 'nothing (no email or phone)'} (none found)"
-    addresses = await client.list_customer_addresses(customer_id)
-    mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, addresses),
-                     shipping_address_id=matching_address(order.shipping_address, addresses))
-    return mirror, f"customers by {' then '.join(tried)} (found customer {customer_id}) and their addresses"
+    listed = [{"id": ident, **a.as_heartland()} for ident, a in found.addresses]
+    mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, listed),
+                     shipping_address_id=matching_address(order.shipping_address, listed))
+    return mirror, f"customers by {' then '.join(tried)} (found customer {found.customer_id}) and their addresses"
 
 
 def _names(catalog: Catalog, items: Mapping[str, Item | None], invented: Mapping[int, str],

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mortard.sandbox import records, render, sales
+from mortard.sandbox import documented, records, render, sales
 from mortard.sandbox.errors import ApiError, bad_request, not_found
 from mortard.sandbox.filters import filter_rows, paginate, pinned, prefilter, select
 from mortard.sandbox.jsonio import dumps, loads
@@ -29,6 +29,11 @@ def _account(request: web.Request) -> Account:
 
 def _ok(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=dumps(data), content_type="application/json")
+
+
+def _one(request: web.Request, kind: str, record: dict[str, Any]) -> web.Response:
+    """One record, showing only what the API doc documents for its kind (`documented.py`)."""
+    return _ok(documented.shown(kind, record, _account(request).dialect))
 
 
 def _created(request: web.Request, ident: int) -> web.Response:
@@ -60,34 +65,36 @@ def _get(table: dict[int, Any], ident: int, what: str) -> Any:
     return table[ident]
 
 
-def _list(request: web.Request, objects: Any, rendered: Callable[[Any], dict[str, Any]]) -> web.Response:
-    """`objects`: a `Table` (narrowed through its index where the query allows) or any iterable."""
+def _list(request: web.Request, kind: str, objects: Any, rendered: Callable[[Any], dict[str, Any]]) -> web.Response:
+    """`objects`: a `Table` (narrowed through its index where the query allows) or any iterable.
+    Records are cut down to their documented fields before filtering (`documented.py`)."""
+    dialect = _account(request).dialect
     candidates = prefilter(objects, request.query, _FAST_FIELDS)
-    return _ok(select([rendered(o) for o in candidates], request.query))
+    return _ok(select([documented.shown(kind, rendered(o), dialect) for o in candidates], request.query))
 
 
 # locations, items, inventory ----------------------------------------------------------------------
 async def list_locations(request: web.Request) -> web.Response:
     stations = "stations" in _includes(request)
-    return _list(request, _account(request).locations,
+    return _list(request, "location", _account(request).locations,
                  lambda loc: render.location(loc, stations=stations))
 
 
 async def get_location(request: web.Request) -> web.Response:
     loc = _get(_account(request).locations, _id(request), "location")
-    return _ok(render.location(loc, stations="stations" in _includes(request)))
+    return _one(request, "location", render.location(loc, stations="stations" in _includes(request)))
 
 
 async def list_stations(request: web.Request) -> web.Response:
-    return _list(request, _account(request).stations.values(), render.station)
+    return _list(request, "station", _account(request).stations.values(), render.station)
 
 
 async def list_items(request: web.Request) -> web.Response:
-    return _list(request, _account(request).items, render.item)
+    return _list(request, "item", _account(request).items, render.item)
 
 
 async def get_item(request: web.Request) -> web.Response:
-    return _ok(render.item(_get(_account(request).items, _id(request), "item")))
+    return _one(request, "item", render.item(_get(_account(request).items, _id(request), "item")))
 
 
 async def inventory_values(request: web.Request) -> web.Response:
@@ -118,7 +125,7 @@ def _inventory_scope(account: Account, query: Any) -> list[dict[str, Any]]:
 
 # customers, addresses, payment types, custom fields -----------------------------------------------
 async def list_customers(request: web.Request) -> web.Response:
-    return _list(request, _account(request).customers, render.customer)
+    return _list(request, "customer", _account(request).customers, render.customer)
 
 
 async def create_customer(request: web.Request) -> web.Response:
@@ -126,14 +133,14 @@ async def create_customer(request: web.Request) -> web.Response:
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    return _ok(render.customer(_get(_account(request).customers, _id(request), "customer")))
+    return _one(request, "customer", render.customer(_get(_account(request).customers, _id(request), "customer")))
 
 
 async def update_customer(request: web.Request) -> web.Response:
     account = _account(request)
     customer = _get(account.customers, _id(request), "customer")
     records.update_customer(account, customer, await _body(request))
-    return _ok(render.customer(customer))
+    return _one(request, "customer", render.customer(customer))
 
 
 async def list_addresses(request: web.Request) -> web.Response:
@@ -141,7 +148,7 @@ async def list_addresses(request: web.Request) -> web.Response:
     customer = _get(account.customers, _id(request), "customer")
     mine = [a for a in account.addresses.lookup("customer_id", [customer.id])
             if a.customer_id == customer.id]
-    return _list(request, mine, render.address)
+    return _list(request, "address", mine, render.address)
 
 
 async def create_address(request: web.Request) -> web.Response:
@@ -154,11 +161,11 @@ async def get_address(request: web.Request) -> web.Response:
     address = _get(_account(request).addresses, _id(request, "address_id"), "address")
     if address.customer_id != _id(request):
         raise not_found("address", address.id)
-    return _ok(render.address(address))
+    return _one(request, "address", render.address(address))
 
 
 async def list_payment_types(request: web.Request) -> web.Response:
-    return _list(request, _account(request).payment_types.values(), render.payment_type)
+    return _list(request, "payment_type", _account(request).payment_types.values(), render.payment_type)
 
 
 async def create_payment_type(request: web.Request) -> web.Response:
@@ -166,22 +173,22 @@ async def create_payment_type(request: web.Request) -> web.Response:
 
 
 async def get_payment_type(request: web.Request) -> web.Response:
-    return _ok(render.payment_type(_get(_account(request).payment_types, _id(request), "payment type")))
+    return _one(request, "payment_type", render.payment_type(_get(_account(request).payment_types, _id(request), "payment type")))
 
 
 async def list_custom_fields(request: web.Request) -> web.Response:
-    return _list(request, _account(request).custom_fields.values(), render.custom_field)
+    return _list(request, "custom_field", _account(request).custom_fields.values(), render.custom_field)
 
 
 async def get_custom_field(request: web.Request) -> web.Response:
-    return _ok(render.custom_field(_get(_account(request).custom_fields, _id(request), "custom field")))
+    return _one(request, "custom_field", render.custom_field(_get(_account(request).custom_fields, _id(request), "custom field")))
 
 
 async def update_custom_field(request: web.Request) -> web.Response:
     account = _account(request)
     field = _get(account.custom_fields, _id(request), "custom field")
     records.update_custom_field(account, field, await _body(request))
-    return _ok(render.custom_field(field))
+    return _one(request, "custom_field", render.custom_field(field))
 
 
 # sales orders -------------------------------------------------------------------------------------
@@ -191,7 +198,7 @@ def _order(request: web.Request) -> Any:
 
 async def list_orders(request: web.Request) -> web.Response:
     lines = "lines" in _includes(request)
-    return _list(request, _account(request).orders, lambda o: render.order(o, lines=lines))
+    return _list(request, "order", _account(request).orders, lambda o: render.order(o, lines=lines))
 
 
 async def create_order(request: web.Request) -> web.Response:
@@ -199,17 +206,17 @@ async def create_order(request: web.Request) -> web.Response:
 
 
 async def get_order(request: web.Request) -> web.Response:
-    return _ok(render.order(_order(request), lines="lines" in _includes(request)))
+    return _one(request, "order", render.order(_order(request), lines="lines" in _includes(request)))
 
 
 async def update_order(request: web.Request) -> web.Response:
     order = _order(request)
     sales.update_order(_account(request), order, await _body(request))
-    return _ok(render.order(order, lines="lines" in _includes(request)))
+    return _one(request, "order", render.order(order, lines="lines" in _includes(request)))
 
 
 async def list_order_lines(request: web.Request) -> web.Response:
-    return _list(request, _order(request).lines.values(), render.order_line)
+    return _list(request, "order_line", _order(request).lines.values(), render.order_line)
 
 
 async def create_order_line(request: web.Request) -> web.Response:
@@ -223,13 +230,13 @@ def _line(request: web.Request) -> tuple[Any, Any]:
 
 
 async def get_order_line(request: web.Request) -> web.Response:
-    return _ok(render.order_line(_line(request)[1]))
+    return _one(request, "order_line", render.order_line(_line(request)[1]))
 
 
 async def update_order_line(request: web.Request) -> web.Response:
     order, line = _line(request)
     sales.update_line(_account(request), order, line, await _body(request))
-    return _ok(render.order_line(line))
+    return _one(request, "order_line", render.order_line(line))
 
 
 async def delete_order_line(request: web.Request) -> web.Response:
@@ -242,17 +249,17 @@ async def delete_order_line(request: web.Request) -> web.Response:
 
 
 _ORDER_PARTS: dict[str, tuple[Callable[..., Any], Callable[[Any], dict[str, Any]], str]] = {
-    "taxes": (sales.add_tax, render.tax, "taxes"),
-    "discounts": (sales.add_discount, render.discount, "discounts"),
-    "payments": (sales.add_payment, render.payment, "payments"),
+    "taxes": (sales.add_tax, render.tax, "tax"),
+    "discounts": (sales.add_discount, render.discount, "discount"),
+    "payments": (sales.add_payment, render.payment, "payment"),
 }
 
 
 def _order_part_routes(part: str) -> list[tuple[str, str, Handler]]:
-    add, rendered, attr = _ORDER_PARTS[part]
+    add, rendered, kind = _ORDER_PARTS[part]
 
     async def list_part(request: web.Request) -> web.Response:
-        return _list(request, getattr(_order(request), attr), rendered)
+        return _list(request, kind, getattr(_order(request), part), rendered)
 
     async def create_part(request: web.Request) -> web.Response:
         return _created(request, add(_account(request), _order(request), await _body(request)).id)
@@ -268,7 +275,7 @@ def _invoice(request: web.Request) -> Any:
 
 async def list_invoices(request: web.Request) -> web.Response:
     account, lines = _account(request), "lines" in _includes(request)
-    return _list(request, account.invoices, lambda i: render.invoice(i, account, lines=lines))
+    return _list(request, "invoice", account.invoices, lambda i: render.invoice(i, account, lines=lines))
 
 
 async def create_invoice(request: web.Request) -> web.Response:
@@ -277,17 +284,17 @@ async def create_invoice(request: web.Request) -> web.Response:
 
 async def get_invoice(request: web.Request) -> web.Response:
     lines = "lines" in _includes(request)
-    return _ok(render.invoice(_invoice(request), _account(request), lines=lines))
+    return _one(request, "invoice", render.invoice(_invoice(request), _account(request), lines=lines))
 
 
 async def update_invoice(request: web.Request) -> web.Response:
     account, invoice = _account(request), _invoice(request)
     sales.update_invoice(account, invoice, await _body(request))
-    return _ok(render.invoice(invoice, account, lines="lines" in _includes(request)))
+    return _one(request, "invoice", render.invoice(invoice, account, lines="lines" in _includes(request)))
 
 
 async def list_invoice_lines(request: web.Request) -> web.Response:
-    return _list(request, _invoice(request).lines, render.invoice_line)
+    return _list(request, "invoice_line", _invoice(request).lines, render.invoice_line)
 
 
 async def create_invoice_line(request: web.Request) -> web.Response:
@@ -302,7 +309,7 @@ def _ticket(request: web.Request) -> Any:
 
 async def list_tickets(request: web.Request) -> web.Response:
     account, lines = _account(request), "lines" in _includes(request)
-    return _list(request, account.tickets, lambda t: render.ticket(t, account, lines=lines))
+    return _list(request, "ticket", account.tickets, lambda t: render.ticket(t, account, lines=lines))
 
 
 async def create_ticket(request: web.Request) -> web.Response:
@@ -311,15 +318,15 @@ async def create_ticket(request: web.Request) -> web.Response:
 
 async def get_ticket(request: web.Request) -> web.Response:
     lines = "lines" in _includes(request)
-    return _ok(render.ticket(_ticket(request), _account(request), lines=lines))
+    return _one(request, "ticket", render.ticket(_ticket(request), _account(request), lines=lines))
 
 
 async def list_ticket_lines(request: web.Request) -> web.Response:
-    return _list(request, _ticket(request).lines, render.ticket_line)
+    return _list(request, "ticket_line", _ticket(request).lines, render.ticket_line)
 
 
 async def list_ticket_payments(request: web.Request) -> web.Response:
-    return _list(request, _ticket(request).payments, render.ticket_payment)
+    return _list(request, "ticket_payment", _ticket(request).payments, render.ticket_payment)
 
 
 # routing ------------------------------------------------------------------------------------------

@@ -144,10 +144,23 @@ def add_line(account: Account, order: Order, body: dict[str, Any]) -> OrderLine:
                      original_unit_price=original,
                      adjusted_unit_price=money(body, "adjusted_unit_price", original),
                      description=text(body, "description") or item.description,
-                     custom=custom(body))
+                     custom=_line_custom(account, body))
     order.lines[line.id] = line
     _touch(account, order)
     return line
+
+
+def _line_custom(account: Account, body: dict[str, Any]) -> dict[str, Any]:
+    """Custom values on an order line: keys must be `sales.transaction.line_item` custom fields,
+    or the one `Dialect.order_line_custom_key` assumes Heartland accepts."""
+    values = custom(body)
+    known = account.custom_keys("sales.transaction.line_item")
+    if account.dialect.order_line_custom_key:
+        known = known | {account.dialect.order_line_custom_key}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise validation("unknown custom field", {f"custom@{k}": ["is not a custom field"] for k in unknown})
+    return values
 
 
 def _reserved(account: Account, order: Order, line: OrderLine) -> int:
@@ -178,7 +191,7 @@ def update_line(account: Account, order: Order, line: OrderLine, body: dict[str,
     if "description" in body:
         changes["description"] = text(body, "description") or line.description
     if "custom" in body:
-        changes["custom"] = {**line.custom, **custom(body)}
+        changes["custom"] = {**line.custom, **_line_custom(account, body)}
     for key, value in changes.items():
         setattr(line, key, value)
     _touch(account, order)

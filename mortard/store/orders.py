@@ -18,6 +18,7 @@ from mortard.store.db import RawJson
 from mortard.sync.actions import Reason
 from mortard.sync.errors import LeaseLost
 from mortard.sync.journal import AMBIGUOUS, Outcome, Planned
+from mortard.sync.ports import JournalEntry
 
 __all__ = ["LeaseLost", "OrderRow", "OrderStore"]
 
@@ -167,6 +168,12 @@ SELECT due_seq FROM upd
 """
 
 
+_JOURNAL_ENTRIES = """
+SELECT id, action, request, status, heartland_id FROM journal
+WHERE shop = $1 AND order_id = $2 AND action <> ALL('{load_items,load_stock,find_customer}') ORDER BY id
+"""
+
+
 def _answer_args(outcomes: Sequence[Outcome]) -> list[list[Any]]:
     """Parameters $4–$17 of `_ANSWERS`: the outcomes, then the documents, as parallel arrays."""
     docs = [o for o in outcomes if o.document and o.heartland_id is not None]
@@ -240,6 +247,11 @@ class OrderStore:
         await self._pool.execute(
             "INSERT INTO order_history (shop, order_id, kind, detail) VALUES ($1, $2, $3, $4)",
             shop, order_id, kind, detail)
+
+    async def journal_entries(self, shop: str, order_id: int) -> list[JournalEntry]:
+        """The order's journal, oldest first, as recovery reads it (sync/recovery.py)."""
+        rows = await self._pool.fetch(_JOURNAL_ENTRIES, shop, order_id)
+        return [JournalEntry(r["id"], r["action"], r["request"], r["status"], r["heartland_id"]) for r in rows]
 
     async def release(self, shop: str, order_id: int) -> None:
         await self._pool.execute(

@@ -22,12 +22,13 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mortard.sync.actions import Action
 from mortard.sync.model import Mirror
+from mortard.sync.ports import JournalEntry
 
 # Journal row statuses (journal.status). `unsent`: journaled with its batch, never sent, because an
 # earlier mutation of the same batch failed.
@@ -111,11 +112,31 @@ class RunJournal:
         self._written_ahead.update(later)
         return now
 
-    async def resolve(self, mirror: Mirror) -> None:
-        """Heartland was re-read: every open row is accounted for by `mirror`."""
+    async def resolve(self, mirror: Mirror, found: Mapping[int, int] | None = None,
+                      documents: Mapping[int, dict[str, Any]] | None = None) -> None:
+        """Heartland was re-read: every open row is accounted for by `mirror`. `found`: rows whose
+        create the re-read found landed (journal id -> Heartland id), with their `documents`."""
         self._drop_ahead()
-        self.pending = [replace(o, status=RESOLVED) if o.status in (SENT, AMBIGUOUS) else o for o in self.pending]
+        found, documents = dict(found or {}), documents or {}
+        out = []
+        for o in self.pending:
+            if o.journal_id in found:
+                o = replace(o, heartland_id=found.pop(o.journal_id), document=documents.get(o.journal_id) or o.document)
+            out.append(replace(o, status=RESOLVED) if o.status in (SENT, AMBIGUOUS) else o)
+        out += [Outcome(j, RESOLVED, ident, document=documents.get(j)) for j, ident in found.items()]
+        self.pending = out
         await self._write([], mirror, resolve=True)
+
+    def overlay(self, entries: Sequence[JournalEntry]) -> list[JournalEntry]:
+        """The journal as stored, with this run's answers not written yet laid over it."""
+        mine = {o.journal_id: o for o in self.pending}
+        out = []
+        for e in entries:
+            o = mine.get(e.id)
+            if o is not None:
+                e = replace(e, status=o.status, heartland_id=o.heartland_id if o.heartland_id is not None else e.heartland_id)
+            out.append(e)
+        return out
 
     def answered(self, journal_id: int, heartland_id: int | None, document: dict[str, Any] | None,
                  action: Action | None = None) -> None:

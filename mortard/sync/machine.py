@@ -23,14 +23,16 @@ from mortard.heartland.errors import (
     HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
 )
 from mortard.sync.actions import (
-    CompleteInvoice, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
+    CompleteInvoice, CreateTicket, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
 )
 from mortard.sync.batch import Batch, batch, routed_units
 from mortard.sync.errors import LeaseLost
-from mortard.sync.execute import execute, read_mirror
+from mortard.sync.execute import execute
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
+from mortard.sync.ports import FoundCustomer, HeartlandPort, JournalEntry
+from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
 from mortard.sync.reservations import ReservationLedger, StockRead
 from mortard.sync.settings import ShopSettings
 
@@ -55,16 +57,16 @@ class OrderStore(Protocol):
                      heartland_order_id: int | None = None) -> bool: ...
     async def note(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> None: ...
     async def release(self, shop: str, order_id: int) -> None: ...
+    async def journal_entries(self, shop: str, order_id: int) -> list[JournalEntry]: ...
 
 
 @dataclass
 class ShopRuntime:
-    """What the machine needs per shop: its settings, Heartland account name, client and catalog."""
+    """What the machine needs per shop: its settings, Heartland account name, and that account."""
 
     settings: ShopSettings
     account: str
-    client: Any          # mortard.heartland.HeartlandClient
-    catalog: Any         # mortard.heartland.catalog.AccountCatalog
+    heartland: HeartlandPort     # mortard.heartland.gateway.HeartlandGateway
 
 
 @dataclass
@@ -159,13 +161,19 @@ class OrderMachine:
         items: dict[str, Item | None] | None = None
         quick_failures = 0
         dirty = row.mirror_dirty or row.open_journal > 0
+        pinned: dict[int, str] = {}   # refund id -> its return ticket as journaled, not yet in Heartland
         for _ in range(MAX_STEPS):
             try:
-                catalog: Catalog = await rt.catalog.catalog(gateways)
+                catalog: Catalog = await rt.heartland.catalog(gateways)
                 if dirty:
-                    mirror = await read_mirror(rt.client, public_id, mirror, order)
-                    await run.journal.resolve(mirror)
-                    log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status)
+                    recovered = await self._recover(rt, run, public_id, mirror)
+                    if isinstance(recovered, Unaccounted):
+                        return await self._finish(run, DEAD, (Reason("heartland_unaccounted", recovered.message),),
+                                                  success=False, error=recovered.message, account=rt.account)
+                    mirror, pinned = recovered.mirror, recovered.pinned
+                    await run.journal.resolve(mirror, recovered.found, recovered.documents)
+                    log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status,
+                             found=len(recovered.found) or None)
                     dirty = False
                 stock = None if run.stock_read is None else self._ledger.view(*run.stock_read)
                 inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock)
@@ -176,7 +184,7 @@ class OrderMachine:
                 action = p.actions[0]
                 self._count(action.kind)
                 if isinstance(action, LoadItems):
-                    items = {**(items or {}), **await rt.catalog.items(action.skus, rt.settings.item_match)}
+                    items = {**(items or {}), **await rt.heartland.items(action.skus, rt.settings.item_match)}
                     continue
                 if isinstance(action, LoadStock):
                     await self._load_stock(rt, run, action.item_ids)
@@ -188,6 +196,10 @@ class OrderMachine:
                 # only cost planning, the journal write is done. Otherwise plan as far as possible.
                 planned = Batch(p.actions) if run.journal.ahead else batch(inp, p)
                 actions = planned.actions
+                replanned = _replanned_return(actions, pinned)
+                if replanned is not None:
+                    return await self._finish(run, DEAD, (replanned,), success=False, error=replanned.message,
+                                              mirror=mirror, account=rt.account)
                 # Hold the routed units before the first await, so no other order routes to them.
                 self._ledger.reserve(key, routed_units(actions, mirror))
                 # A batch is journaled (perhaps ahead, with an earlier batch) before its first
@@ -196,7 +208,7 @@ class OrderMachine:
                 for n, act in enumerate(actions):
                     started = time.perf_counter()
                     try:
-                        mirror = await execute(rt.client, run.journal, self._dialect, mirror, act, ids[n])
+                        mirror = await execute(rt.heartland, run.journal, self._dialect, mirror, act, ids[n])
                     except HeartlandError as exc:
                         run.journal.unsent(ids[n + 1:])
                         if isinstance(exc, HeartlandValidationError):
@@ -238,29 +250,30 @@ class OrderMachine:
                                   success=False, mirror=mirror, account=rt.account,
                                   next_attempt_at=self._now() + timedelta(minutes=10))
 
+    async def _recover(self, rt: ShopRuntime, run: _Run, public_id: str, known: Mirror) -> Recovered | Unaccounted:
+        """Re-read Heartland and rebuild the mirror with the journal (sync/recovery.py says how)."""
+        entries = run.journal.overlay(await self._store.journal_entries(run.row.shop, run.row.order_id))
+        reading = await rt.heartland.read_order(public_id, ticket_names(entries, known))
+        addresses = None
+        if reading is None and known.customer_id is not None and open_addresses(entries, known):
+            addresses = FoundCustomer(known.customer_id, await rt.heartland.customer_addresses(known.customer_id))
+        return rebuild(reading, entries, known, addresses)
+
     async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...]) -> None:
         read = self._ledger.open_read(item_ids)
-        rows = await rt.client.inventory_values(item_ids) if item_ids else []
-        raw = {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
+        raw = await rt.heartland.stock(item_ids)
         run.stock_read = (raw, read)   # a newer read replaces an older one
 
     async def _find_customer(self, rt: ShopRuntime, order: ShopifyOrder, mirror: Mirror,
                              action: FindCustomer) -> Mirror:
         """Only reads: what it finds is stored with the run's next write (a crash just searches again)."""
-        found: list[dict[str, Any]] = []
-        for rule in rt.settings.customer_match:
-            value = action.email if rule == "email" else action.phone
-            if value:
-                found = await rt.client.find_customers(**{rule: value})
-                if found:
-                    break
-        customer_id = min(int(c["id"]) for c in found) if found else None
-        mirror = replace(mirror, customer_searched=True, customer_id=customer_id)
-        if customer_id is not None:
-            addresses = await rt.client.list_customer_addresses(customer_id)
+        found = await rt.heartland.find_customer(rt.settings.customer_match, action.email, action.phone)
+        mirror = replace(mirror, customer_searched=True, customer_id=found.customer_id)
+        if found.customer_id is not None:
+            listed = [{"id": ident, **a.as_heartland()} for ident, a in found.addresses]
             # An existing customer's identical address is reused rather than added again.
-            mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, addresses),
-                             shipping_address_id=matching_address(order.shipping_address, addresses))
+            mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, listed),
+                             shipping_address_id=matching_address(order.shipping_address, listed))
         return mirror
 
     async def _park(self, run: _Run, exc: HeartlandError | None, retry_after: float | None, mirror: Mirror,
@@ -302,6 +315,18 @@ class OrderMachine:
     def _observe_step(self, kind: str, seconds: float) -> None:
         if self._metrics is not None:
             self._metrics.step_duration_seconds.labels(step=kind).observe(seconds)
+
+
+def _replanned_return(actions: Sequence[Any], pinned: Mapping[int, str]) -> Reason | None:
+    """A return ticket journaled before a failure, not found in Heartland, is re-sent only as it
+    was planned: a re-plan that would record the same refund differently means the picture changed
+    in a way recovery did not expect, so a person looks rather than a second, different ticket."""
+    for a in actions:
+        if isinstance(a, CreateTicket) and a.refund_id in pinned and \
+                ticket_fingerprint(a.describe()) != pinned[a.refund_id]:
+            return Reason("return_replanned", f"the return ticket {a.public_id} for refund {a.refund_id} "
+                                              f"would differ from the one sent before a failure")
+    return None
 
 
 def _said(exc: HeartlandError) -> str:

@@ -132,7 +132,8 @@ async def test_customers_are_found_by_email_after_being_created(target: Target):
 async def test_an_order_round_trips_and_is_found_by_public_id(target: Target):
     order, store, item, line = await _open_order(target)
     got = await target.client.get_order(order)
-    assert got["status"] == "open" and got["total"] == got["payments_total"]
+    assert got["status"] == "open"
+    assert sum(p["amount"] for p in await target.client.list_order_payments(order)) == got["total"]
     assert [o["id"] for o in await target.client.find_orders(got["public_id"])] == [order]
     lines = await target.client.list_order_lines(order)
     assert [(ln["id"], ln["qty"], ln["ship_from_location_id"]) for ln in lines] == [(line, 2, store["id"])]
@@ -173,7 +174,9 @@ async def test_open_commits_stock_and_a_completed_invoice_takes_it_off_hand_and_
     assert after["qty_on_hand"] == before["qty_on_hand"] - 2 and after["qty_committed"] == 0
     assert (await target.client.get_order(order))["status"] == "closed"
     (inv,) = await target.client.list_invoices(order)
-    assert inv["status"] == "complete" and [ln["qty"] for ln in inv["lines"]] == [2]
+    assert inv["status"] == "complete" and inv[target.client.dialect.invoice_location_field] == store["id"]
+    lines = await target.client.list_invoice_lines(inv["id"])
+    assert [(ln["item_id"], ln["qty"]) for ln in lines] == [(item["id"], 2)]
 
 
 async def test_open_order_lines_can_be_changed_and_removed_and_refunded(target: Target):
@@ -181,7 +184,7 @@ async def test_open_order_lines_can_be_changed_and_removed_and_refunded(target: 
     await target.client.update_order_line(order, line, {"qty": 1})
     await target.client.add_order_payment(order, Decimal("-48.00"), await _payment_type(target))
     got = await target.client.get_order(order)
-    assert got["total"] == got["payments_total"]
+    assert sum(p["amount"] for p in await target.client.list_order_payments(order)) == got["total"]
     extra = await target.client.add_order_line(order, {"item_id": item["id"], "qty": 1,
                                                        "original_unit_price": Decimal("1.00"),
                                                        "adjusted_unit_price": Decimal("1.00")})
@@ -193,8 +196,8 @@ async def test_cancelling_an_open_order_releases_its_commitment(target: Target, 
     target.sandbox_only()
     await target.set_stock(http, "SKU-0003", "S01", 10)
     order, store, item, line = await _open_order(target)
-    got = await target.client.get_order(order)
-    await target.client.add_order_payment(order, -got["payments_total"], await _payment_type(target))
+    paid = sum(p["amount"] for p in await target.client.list_order_payments(order))
+    await target.client.add_order_payment(order, -paid, await _payment_type(target))
     await target.client.set_order_status(order, target.client.dialect.status_cancelled)
     (row,) = [r for r in await target.client.inventory_values([item["id"]]) if r["location_id"] == store["id"]]
     assert row["qty_committed"] == 0

@@ -11,7 +11,7 @@ import asyncpg
 from mortard.app import heartland_account
 from mortard.demo.shopify import LineSpec, OrderSpec, order_payload
 from mortard.heartland import HeartlandClient
-from mortard.heartland.catalog import AccountCatalog
+from mortard.heartland.gateway import HeartlandGateway
 from mortard.store.orders import OrderStore
 from mortard.sync.machine import OrderMachine, ShopRuntime
 from stack import SHOP
@@ -81,7 +81,7 @@ async def test_plan_of_a_new_order_reads_heartland_writes_nothing_and_names_the_
     client = client_for(ops)
     try:
         store = OrderStore(pool, "test-daemon", 30)
-        rt = ShopRuntime(ops.config.shops[SHOP].settings, "acme", client, AccountCatalog(client))
+        rt = ShopRuntime(ops.config.shops[SHOP].settings, "acme", HeartlandGateway(client))
         machine = OrderMachine(store, {SHOP: rt}, ops.config.dialect)
         assert await store.claim_one(SHOP, 1001)
         await machine.run(SHOP, 1001)

@@ -168,7 +168,8 @@ def test_partially_invoiced_a_reduction_beyond_the_uninvoiced_units_splits_order
     o = parse(order_payload(SPEC, refunds=[r], quantities={"MUG": 0, "TEE": 1}))
     p = hl.deliver(o)
     kinds = [a.kind for a in hl.log[-5:]]
-    assert kinds == ["add_tax", "set_shipping", "add_payment", "delete_line", "create_ticket"], kinds
+    removal = "delete_line" if DIALECT.line_delete_supported else "update_line"
+    assert kinds == ["add_tax", "set_shipping", "add_payment", removal, "create_ticket"], kinds
     assert hl.mirror.status == "closed" and p.state == "invoiced"
     (t,) = hl.tickets
     assert t.payment == D("-22.00")
@@ -318,50 +319,6 @@ def test_mirror_json_keeps_what_a_sale_ticket_sold():
     m = Mirror.from_json(hl.mirror.to_json())
     assert m == hl.mirror and m.sale_tickets[0].sold == ((BIGGER.order_id * 100 + 3, 1),)
     assert m.sold_for(BIGGER.order_id * 100 + 3) == 1
-
-
-async def test_read_mirror_rebuilds_sale_tickets_from_their_line_descriptions():
-    from mortard.sync.execute import read_mirror, ticket_fields
-    hl = closed({(503, EAST): 4})
-    r = refund_payload(BIGGER, 9001, {"TEE": (1, "return")})
-    o = parse(order_payload(BIGGER, refunds=[r], quantities={"TEE": 1}))
-    hl.deliver(o)
-
-    class Client:
-        dialect = DIALECT
-
-        async def find_orders(self, public_id):
-            m = hl.mirror
-            return [{"id": m.order_id, "status": m.status, "customer_id": m.customer_id,
-                     "shipping_charge": m.shipping_charge}]
-
-        async def list_order_lines(self, order_id):
-            return [{"id": h.id, "item_id": h.item_id, "qty": h.qty, "qty_invoiced": h.qty_invoiced,
-                     "adjusted_unit_price": h.unit_price, "custom": {"shopify_line_id": str(h.shopify_line_id)},
-                     "ship_from_location_id": h.location_id} for h in hl.mirror.lines]
-
-        async def list_order_taxes(self, order_id):
-            return [{"value": hl.mirror.tax_total}]
-
-        async def list_order_payments(self, order_id):
-            return [{"id": p.id, "amount": p.amount, "payment_type_id": p.payment_type_id}
-                    for p in hl.mirror.payments]
-
-        async def list_invoices(self, order_id):
-            return []
-
-        async def find_tickets(self, public_id):
-            for ht, t in zip(hl.mirror.tickets, hl.tickets):
-                if ht.public_id == public_id:
-                    f = ticket_fields(t, DIALECT)
-                    return [{"id": ht.id, "public_id": public_id, "total": ht.total, "lines": f["item_lines"]}]
-            return []
-
-    m = await read_mirror(Client(), "#3001", hl.mirror, o)
-    assert [(t.public_id, t.refund_id, t.total, t.sold) for t in m.tickets] == [
-        (t.public_id, t.refund_id, t.total, t.sold) for t in hl.mirror.tickets]
-    again = Heartland(dict(hl.available), mirror=replace(m, invoices=hl.mirror.invoices))
-    assert again.deliver(o).converged and not again.log
 
 
 def test_a_closed_order_cancelled_with_its_refund_gets_one_full_return_ticket():

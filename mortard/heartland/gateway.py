@@ -1,0 +1,199 @@
+"""The sync core's Heartland port (`mortard.sync.ports.HeartlandPort`) over the HTTP client.
+
+All translation between Heartland's JSON and the core's values lives here: what each mutation sends,
+and what each read means. Reads take only the fields `heartland-api.md` documents, plus those a
+`Dialect` setting assumes when it is on.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from mortard.heartland.catalog import AccountCatalog
+from mortard.heartland.client import HeartlandClient
+from mortard.heartland.dialect import Dialect
+from mortard.sync.actions import (
+    Action, AddAddress, AddInvoiceLine, AddLine, AddPayment, AddTax, CompleteInvoice, CreateCustomer,
+    CreateInvoice, CreateOrder, CreateTicket, DeleteLine, SetShipping, SetStatus, UpdateLine,
+)
+from mortard.sync.model import Address, Catalog, HPayment, Item, Mirror
+from mortard.sync.ports import (
+    FoundCustomer, OrderReading, ReadInvoice, ReadInvoiceLine, ReadLine, ReadTicket,
+)
+
+Json = dict[str, Any]
+
+
+class HeartlandGateway:
+    """One Heartland account as the sync core sees it."""
+
+    def __init__(self, client: HeartlandClient, catalog: AccountCatalog | None = None) -> None:
+        self.client = client
+        self.dialect: Dialect = client.dialect
+        self._catalog = catalog or AccountCatalog(client)
+
+    # -- reads --------------------------------------------------------------------------------
+    async def catalog(self, payment_types: Iterable[str]) -> Catalog:
+        return await self._catalog.catalog(payment_types)
+
+    async def items(self, skus: Iterable[str], match: str) -> dict[str, Item | None]:
+        return await self._catalog.items(skus, match)
+
+    async def stock(self, item_ids: Sequence[int]) -> dict[tuple[int, int], int]:
+        rows = await self.client.inventory_values(item_ids) if item_ids else []
+        return {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
+
+    async def find_customer(self, rules: Sequence[str], email: str, phone: str) -> FoundCustomer:
+        """The oldest customer matching the first rule that finds one, with their addresses."""
+        found: list[Json] = []
+        for rule in rules:
+            value = email if rule == "email" else phone
+            if value:
+                found = await self.client.find_customers(**{rule: value})
+                if found:
+                    break
+        if not found:
+            return FoundCustomer(None)
+        customer_id = min(int(c["id"]) for c in found)
+        return FoundCustomer(customer_id, await self.customer_addresses(customer_id))
+
+    async def customer_addresses(self, customer_id: int) -> tuple[tuple[int, Address], ...]:
+        return tuple((int(a["id"]), _address(a)) for a in await self.client.list_customer_addresses(customer_id))
+
+    async def read_order(self, public_id: str, ticket_public_ids: Iterable[str]) -> OrderReading | None:
+        """The sales order with this public id and everything on it, or None if there is none."""
+        found = await self.client.find_orders(public_id)
+        if not found:
+            return None
+        h = min(found, key=lambda o: int(o["id"]))
+        order_id = int(h["id"])
+        d = self.dialect
+        lines = tuple(self._line(ln) for ln in await self.client.list_order_lines(order_id))
+        taxes = sum((_money(t["value"]) for t in await self.client.list_order_taxes(order_id)), Decimal("0.00"))
+        payments = tuple(HPayment(int(p["id"]), _money(p["amount"]), int(p["payment_type_id"]))
+                         for p in await self.client.list_order_payments(order_id))
+        invoices = []
+        for inv in await self.client.list_invoices(order_id):
+            raw_lines = inv["lines"] if d.include_lines and "lines" in inv else \
+                await self.client.list_invoice_lines(int(inv["id"]))
+            link = d.invoice_line_order_line_field
+            inv_lines = tuple(ReadInvoiceLine(int(il["id"]), int(il["item_id"]), int(il["qty"]),
+                                              _opt_int(il.get(link)) if link else None) for il in raw_lines)
+            invoices.append(ReadInvoice(int(inv["id"]), _opt_int(inv.get(d.invoice_location_field)),
+                                        inv.get("status") == d.invoice_status_complete, inv_lines))
+        tickets = []
+        for name in ticket_public_ids:
+            hits = await self.client.find_tickets(name)
+            if hits:
+                t = min(hits, key=lambda t: int(t["id"]))
+                tickets.append(ReadTicket(int(t["id"]), str(t.get("public_id") or name),
+                                          _money(t["total"]) if t.get("total") is not None else None))
+        return OrderReading(
+            order_id=order_id, status=str(h.get("status")), customer_id=_opt_int(h.get("customer_id")),
+            billing_address_id=_opt_int(h.get("billing_address_id")),
+            shipping_address_id=_opt_int(h.get("shipping_address_id")),
+            shipping_charge=_money(h.get("shipping_charge") or "0.00"), lines=lines, tax_total=taxes,
+            payments=payments, invoices=tuple(invoices), tickets=tuple(tickets))
+
+    def _line(self, ln: Json) -> ReadLine:
+        d = self.dialect
+        shopify_id = invoiced = None
+        if d.order_line_custom_key:
+            key = (ln.get("custom") or {}).get(d.order_line_custom_key)
+            shopify_id = int(key) if key not in (None, "") else None
+        if d.order_line_invoiced_field and ln.get(d.order_line_invoiced_field) is not None:
+            invoiced = int(ln[d.order_line_invoiced_field])
+        adjusted = _money(ln["adjusted_unit_price"])
+        original = ln.get("original_unit_price")
+        return ReadLine(int(ln["id"]), int(ln["item_id"]), int(ln["qty"]), adjusted,
+                        _money(original) if original is not None else adjusted,
+                        _opt_int(ln.get("ship_from_location_id")), shopify_id, invoiced)
+
+    # -- the one write path ---------------------------------------------------------------------
+    async def send(self, mirror: Mirror, action: Action) -> tuple[int | None, Json | None]:
+        c = self.client
+        a = action
+        if isinstance(a, CreateCustomer):
+            cid = await c.create_customer({k: v for k, v in a.fields.items() if v is not None})
+            return cid, {"kind": "customer"}
+        if isinstance(a, AddAddress):
+            return await c.add_customer_address(a.customer_id, a.fields), None
+        if isinstance(a, CreateOrder):
+            return await c.create_order(a.fields), {"kind": "order", "public_id": a.public_id}
+        if isinstance(a, AddLine):
+            return await c.add_order_line(a.order_id, line_fields(a, self.dialect)), None
+        if isinstance(a, UpdateLine):
+            body: Json = {}
+            if a.qty is not None:
+                body["qty"] = a.qty
+            if a.location_id is not None:
+                body["ship_from_location_id"] = a.location_id
+            await c.update_order_line(a.order_id, a.line_id, body)
+            return None, None
+        if isinstance(a, DeleteLine):
+            await c.delete_order_line(a.order_id, a.line_id)
+            return None, None
+        if isinstance(a, AddTax):
+            return await c.add_order_tax(a.order_id, a.description, a.value), None
+        if isinstance(a, SetShipping):
+            await c.update_order(a.order_id, {"shipping_charge": a.value})
+            return None, None
+        if isinstance(a, AddPayment):
+            pid = await c.add_order_payment(a.order_id, a.amount, a.payment_type_id)
+            return pid, {"kind": "payment", "amount": a.amount}
+        if isinstance(a, SetStatus):
+            await c.set_order_status(a.order_id, a.status)
+            return None, None
+        if isinstance(a, CreateInvoice):
+            iid = await c.create_invoice(a.order_id, a.customer_id, a.location_id, a.station_id)
+            return iid, {"kind": "invoice", "location_id": a.location_id}
+        if isinstance(a, AddInvoiceLine):
+            return await c.add_invoice_line(a.invoice_id, a.item_id, a.qty, a.order_line_id), None
+        if isinstance(a, CompleteInvoice):
+            await c.complete_invoice(a.invoice_id)
+            return None, None
+        if isinstance(a, CreateTicket):
+            tid = await c.create_ticket(ticket_fields(a, self.dialect))
+            total = sum((ln.unit_price * ln.qty for ln in a.lines), a.tax)
+            return tid, {"kind": "ticket", "public_id": a.public_id, "amount": total,
+                         "detail": {"refund_id": a.refund_id, "sold": [list(x) for x in a.sold]}}
+        raise TypeError(f"no Heartland call for {type(a).__name__}")
+
+
+def line_fields(a: AddLine, dialect: Dialect) -> Json:
+    fields: Json = {"item_id": a.item_id, "qty": a.qty, "original_unit_price": a.original_price,
+                    "adjusted_unit_price": a.unit_price, "description": a.description}
+    if a.location_id is not None:
+        fields["ship_from_location_id"] = a.location_id
+    if dialect.order_line_custom_key:
+        fields["custom"] = {dialect.order_line_custom_key: str(a.shopify_line_id)}
+    return fields
+
+
+def ticket_fields(a: CreateTicket, dialect: Dialect) -> Json:
+    fields: Json = {
+        "public_id": a.public_id, "station_id": a.station_id, "customer_id": a.customer_id, "status": "complete",
+        "item_lines": [{"type": "ItemLine", "item_id": ln.item_id, "qty": ln.qty, "unit_price": ln.unit_price,
+                        "description": ln.description} for ln in a.lines],
+        "tax_lines": [{"type": "TaxLine", "description": "Sales Tax", "value": a.tax}] if a.tax else [],
+        "payments": [{"type": dialect.ticket_payment_type, "payment_type_id": a.payment_type_id,
+                      "amount": a.payment, "deposit": False}] if a.payment else [],
+    }
+    if a.parent_invoice_id is not None and dialect.ticket_parent_field:
+        fields[dialect.ticket_parent_field] = a.parent_invoice_id
+    if not a.restock:
+        fields[dialect.ticket_no_restock_field] = False
+    return fields
+
+
+def _address(a: Json) -> Address:
+    return Address(**{k: str(a.get(k) or "") for k in Address.__dataclass_fields__})
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if value is not None and value != "" else None

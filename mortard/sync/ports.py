@@ -1,0 +1,106 @@
+"""The sync core's port to Heartland: typed reads and one `send`, so the core never sees JSON.
+
+`mortard.heartland.gateway.HeartlandGateway` implements it over HTTP, and all translation between
+Heartland's JSON and these values lives there; tests use in-memory fakes. The readings carry only
+what `heartland-api.md` documents, plus the fields a `Dialect` setting assumes (None when off):
+which Heartland line is which Shopify line, and what is invoiced, are worked out in
+`sync/recovery.py` from these readings and mortard's own journal.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from mortard.heartland.dialect import Dialect
+from mortard.sync.actions import Action
+from mortard.sync.model import Address, Catalog, HPayment, Item, Mirror
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLine:
+    """An order line as `GET /sales/orders/{id}/lines` documents it."""
+
+    id: int
+    item_id: int
+    qty: int
+    unit_price: Decimal          # adjusted_unit_price
+    original_price: Decimal      # original_unit_price
+    location_id: int | None      # ship_from_location_id
+    shopify_line_id: int | None = None   # only with Dialect.order_line_custom_key
+    qty_invoiced: int | None = None      # only with Dialect.order_line_invoiced_field
+
+
+@dataclass(frozen=True, slots=True)
+class ReadInvoiceLine:
+    id: int
+    item_id: int
+    qty: int
+    order_line_id: int | None = None     # only with Dialect.invoice_line_order_line_field
+
+
+@dataclass(frozen=True, slots=True)
+class ReadInvoice:
+    id: int
+    location_id: int | None              # Dialect.invoice_location_field
+    completed: bool
+    lines: tuple[ReadInvoiceLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTicket:
+    id: int
+    public_id: str
+    total: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReading:
+    """Everything Heartland holds for one sales order, found by its `public_id`."""
+
+    order_id: int
+    status: str
+    customer_id: int | None
+    billing_address_id: int | None
+    shipping_address_id: int | None
+    shipping_charge: Decimal
+    lines: tuple[ReadLine, ...]
+    tax_total: Decimal
+    payments: tuple[HPayment, ...]
+    invoices: tuple[ReadInvoice, ...]
+    tickets: tuple[ReadTicket, ...]      # those asked for by public id that exist
+
+
+@dataclass(frozen=True, slots=True)
+class FoundCustomer:
+    customer_id: int | None
+    addresses: tuple[tuple[int, Address], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One journal row as recovery reads it: what mortard sent (or was about to), and what it knows
+    of the answer."""
+
+    id: int
+    action: str                    # an Action kind
+    request: Mapping[str, Any]     # Action.describe(); a row written ahead holds stand-in ids (< 0)
+    status: str                    # sync/journal.py statuses
+    heartland_id: int | None = None
+
+
+class HeartlandPort(Protocol):
+    """What the sync core asks of one Heartland account."""
+
+    dialect: Dialect
+
+    async def catalog(self, payment_types: Iterable[str]) -> Catalog: ...
+    async def items(self, skus: Iterable[str], match: str) -> dict[str, Item | None]: ...
+    async def stock(self, item_ids: Sequence[int]) -> dict[tuple[int, int], int]: ...
+    async def find_customer(self, rules: Sequence[str], email: str, phone: str) -> FoundCustomer: ...
+    async def customer_addresses(self, customer_id: int) -> tuple[tuple[int, Address], ...]: ...
+    async def read_order(self, public_id: str, ticket_public_ids: Iterable[str]) -> OrderReading | None: ...
+    async def send(self, mirror: Mirror, action: Action) -> tuple[int | None, dict[str, Any] | None]:
+        """Carry out one mutation; the new record's id (creates) and a document worth listing."""
+        ...
