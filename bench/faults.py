@@ -42,7 +42,8 @@ sys.path.insert(0, str(HERE.parent / "tests" / "support"))
 
 import _stack as S  # noqa: E402
 from fault_scenarios import (SETTLED, TOKEN_ENV, build_phases, daemon_config, hooks_for, judge,  # noqa: E402
-                             lane_fixture, random_cases, shop_of, to_toml)
+                             lane_fixture, random_cases, shop_of, to_toml, wanted)
+from heartland_compare import duplicates  # noqa: E402
 from mortard.embedded import free_port  # noqa: E402
 
 
@@ -129,9 +130,11 @@ async def run(args: argparse.Namespace, servers: S.Servers, sandbox: Sandbox) ->
             wall = time.perf_counter() - t0
             counts = await S.sandbox_requests(http, sandbox.url)
             verdicts = []
+            ref_overpaid: dict[str, str] = {}
             for i in range(k):
                 names = set(plans[i][1])
                 ref_state, act_state = await state(http, sandbox.url, refs[i]), await state(http, sandbox.url, faulty[i])
+                ref_overpaid.update(duplicates(wanted(ref_state, names)).overpaid)
                 verdicts.append(judge(faulty[i], ref_state, act_state, names,
                                       ref_states=await sync_states_of(pool, shop_of(refs[i])),
                                       act_states=await sync_states_of(pool, shop_of(faulty[i]))))
@@ -178,6 +181,8 @@ async def run(args: argparse.Namespace, servers: S.Servers, sandbox: Sandbox) ->
         ("duplicate documents", documents, f"orders {dup['orders']}, invoices {dup['invoices']}, tickets "
          f"{dup['tickets']}, customers {dup['customers']}, customer addresses {dup['addresses']}; goal 0"),
         ("duplicate payments / overpaid", f"{dup['payments']} / {dup['overpaid']}", "goal 0"),
+        ("money off in the fault-free run too", len(ref_overpaid),
+         "; ".join(f"{k_} {v_}" for k_, v_ in sorted(ref_overpaid.items())[:3]) or "-"),
         ("stock or customer differences", account_wide, "accounts with a difference in stock or customers"),
         ("mortard sync states differing", state_diff, f"faulty run: {dict(sorted(states.items()))}"),
         ("Heartland calls per order, no faults", ref_calls / max(1, total_orders), f"{ref_calls:,} calls"),
@@ -225,6 +230,9 @@ async def sync_states_of(pool: asyncpg.Pool, shop: str) -> dict[str, str]:
         reasons = json.loads(reasons) if isinstance(reasons, str) else reasons or []
         codes = sorted({x.get("code") for x in reasons if isinstance(x, dict)})
         out[r["order_name"]] = r["sync_state"] + (f" {codes}" if codes else "")
+        if r["sync_state"] in ("dead", "failed"):
+            said = "; ".join(str(x.get("message"))[:300] for x in reasons if isinstance(x, dict))
+            out[r["order_name"]] += f": {said}"
     return out
 
 

@@ -338,9 +338,12 @@ async def sync_states(lane: Lane) -> dict[str, str]:
     out = {}
     for r in rows:
         reasons = r["pending_reasons"]
-        codes = sorted({x.get("code") for x in (json.loads(reasons) if isinstance(reasons, str) else reasons or [])
-                        if isinstance(x, dict)}) if reasons else []
+        reasons = json.loads(reasons) if isinstance(reasons, str) else reasons or []
+        codes = sorted({x.get("code") for x in reasons if isinstance(x, dict)})
         out[r["order_name"]] = r["sync_state"] + (f" {codes}" if codes else "")
+        if r["sync_state"] in ("dead", "failed"):
+            said = "; ".join(str(x.get("message"))[:300] for x in reasons if isinstance(x, dict))
+            out[r["order_name"]] += f": {said}"
     return out
 
 

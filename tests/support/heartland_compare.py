@@ -357,8 +357,12 @@ def duplicates(actual: dict[str, Any], reference: dict[str, Any] | None = None) 
             if n:
                 getattr(out, kind)[pid] = n
     # Money: an order holds at most its total; a ticket is paid exactly its total.
+    ref_balance = {str(o["public_id"]): (_d(o.get("payments_total")), _d(o.get("total")))
+                   for o in (reference or {}).get("orders", ())}
     for o in actual.get("orders", ()):
         paid, total = _d(o.get("payments_total")), _d(o.get("total"))
+        if reference is not None and ref_balance.get(str(o["public_id"])) == (paid, total):
+            continue   # the reference holds the same money: not this run's doing (see `duplicates(reference)`)
         positive = sum((_d(p.get("amount")) for p in o.get("payments") or () if _d(p.get("amount")) > 0), ZERO)
         if paid > total:
             out.overpaid[str(o["public_id"])] = f"payments {paid} > total {total}"
