@@ -11,6 +11,8 @@ fields only, unless a test says otherwise.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
 import time
 import uuid
@@ -27,6 +29,9 @@ from mortard.config import config_from_dict
 from mortard.store.db import create_pool
 
 TOKENS = {"ACME_TOKEN": "sandbox-token-acme"}
+# Documented-only by default; e.g. MORTARD_FAULTS_DIALECT='{"order_line_custom_key": "shopify_line_id"}'
+# runs these tests with an assumed behaviour on (sandbox and daemons agree).
+DIALECT = json.loads(os.environ.get("MORTARD_FAULTS_DIALECT") or "{}")
 
 
 async def new_database(pg_url: str, template: str) -> str:
@@ -78,11 +83,11 @@ async def test_429_storms_5xx_500_after_commit_and_timeouts_end_like_the_fault_f
     schedules: the property test and bench/faults.py.)"""
     accounts = ["ref", *FAULT_LANES]
     seed = 11
-    runner, url = await start_lane_sandbox(accounts, faults={"seed": seed, "accounts": FAULT_LANES})
+    runner, url = await start_lane_sandbox(accounts, dialect=DIALECT, faults={"seed": seed, "accounts": FAULT_LANES})
     db = await new_database(pg_url, pg_template)
     topic = await new_topic(kafka_bootstrap)
     pool = await create_pool(db, min_size=1, max_size=4)
-    cfg = daemon_config(db_url=db, bootstrap=kafka_bootstrap, topic=topic, sandbox_url=url, accounts=accounts,
+    cfg = daemon_config(db_url=db, bootstrap=kafka_bootstrap, topic=topic, sandbox_url=url, accounts=accounts, dialect=DIALECT,
                         account_overrides={a: {"request_timeout_s": 1.0} for a in FAULT_LANES},
                         daemon={"lease_s": 10.0})
     daemon = in_process(cfg)
@@ -140,14 +145,14 @@ async def test_kill_9_many_times_while_orders_and_changes_flow_ends_like_the_fau
     """120 orders with refunds, edits and cancellations; the faulty lane's daemon (a `mortard run`
     process, static group membership) is killed -9 twelve times at random moments and restarted."""
     seed, n, kills = 23, 120, 12
-    runner, url = await start_lane_sandbox(["ref", "killed"], faults={"seed": seed, "global": {"latency_ms": 2,
+    runner, url = await start_lane_sandbox(["ref", "killed"], dialect=DIALECT, faults={"seed": seed, "global": {"latency_ms": 2,
                                                                                                   "jitter_ms": 4}})
     ref_db, db = await new_database(pg_url, pg_template), await new_database(pg_url, pg_template)
     ref_topic, topic = await new_topic(kafka_bootstrap), await new_topic(kafka_bootstrap)
     ref_pool, pool = await create_pool(ref_db, min_size=1, max_size=4), await create_pool(db, min_size=1, max_size=4)
     ref_daemon = in_process(daemon_config(db_url=ref_db, bootstrap=kafka_bootstrap, topic=ref_topic,
-                                          sandbox_url=url, accounts=["ref"]))
-    cfg = daemon_config(db_url=db, bootstrap=kafka_bootstrap, topic=topic, sandbox_url=url, accounts=["killed"],
+                                          sandbox_url=url, accounts=["ref"], dialect=DIALECT))
+    cfg = daemon_config(db_url=db, bootstrap=kafka_bootstrap, topic=topic, sandbox_url=url, accounts=["killed"], dialect=DIALECT,
                         kafka={"group_instance_id": "killed-1"})
     (tmp_path / "killed.toml").write_text(to_toml(cfg))
     proc = DaemonProcess(tmp_path / "killed.toml", tmp_path / "killed.log")
@@ -182,13 +187,13 @@ async def test_two_daemons_one_killed_ends_like_the_fault_free_run(
     """Two `mortard run` processes share the faulty lane (on Tansu, which evicts a dead member);
     one is killed -9 mid-batch and stays dead: the other takes its partitions and its leases."""
     seed, n = 31, 60
-    runner, url = await start_lane_sandbox(["ref", "twodaemons"], faults={"seed": seed, "global": {"latency_ms": 3}})
+    runner, url = await start_lane_sandbox(["ref", "twodaemons"], dialect=DIALECT, faults={"seed": seed, "global": {"latency_ms": 3}})
     ref_db, db = await new_database(pg_url, pg_template), await new_database(pg_url, pg_template)
     ref_topic, topic = await new_topic(kafka_bootstrap), await new_topic(tansu_bootstrap)
     ref_pool, pool = await create_pool(ref_db, min_size=1, max_size=4), await create_pool(db, min_size=1, max_size=4)
     ref_daemon = in_process(daemon_config(db_url=ref_db, bootstrap=kafka_bootstrap, topic=ref_topic,
-                                          sandbox_url=url, accounts=["ref"]))
-    cfg = daemon_config(db_url=db, bootstrap=tansu_bootstrap, topic=topic, sandbox_url=url, accounts=["twodaemons"],
+                                          sandbox_url=url, accounts=["ref"], dialect=DIALECT))
+    cfg = daemon_config(db_url=db, bootstrap=tansu_bootstrap, topic=topic, sandbox_url=url, accounts=["twodaemons"], dialect=DIALECT,
                         kafka={"session_timeout_ms": 1000, "heartbeat_interval_ms": 250})
     (tmp_path / "two.toml").write_text(to_toml(cfg))
     a = DaemonProcess(tmp_path / "two.toml", tmp_path / "a.log")

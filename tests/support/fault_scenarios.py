@@ -472,6 +472,9 @@ class Verdict:
     differences: dict[str, list[str]]
     duplicates: Any
     states: dict[str, tuple[str, str]]        # public id -> (reference state, lane state), where they differ
+    # Orders the fault-free run itself could not sync (dead or failed): a comparison with a broken
+    # reference proves nothing, so they fail the verdict too.
+    reference_broken: dict[str, str] = field(default_factory=dict)
 
     @property
     def wrong_orders(self) -> list[str]:
@@ -480,17 +483,21 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return not self.differences and not self.duplicates.any() and not self.states
+        return not self.differences and not self.duplicates.any() and not self.states and not self.reference_broken
 
     def describe(self, limit: int = 8) -> str:
         lines = [f"lane {self.lane}: {len(self.wrong_orders)} of {self.orders} orders with wrong Heartland state; "
-                 f"duplicates {self.duplicates.total()}; mortard states differing: {len(self.states)}"]
+                 f"duplicates {self.duplicates.total()}; mortard states differing: {len(self.states)}; "
+                 f"fault-free run's dead or failed orders: {len(self.reference_broken)}"]
         for pid in list(self.differences)[:limit]:
             lines.append(f"  {pid}: " + " | ".join(self.differences[pid][:6]))
         if self.duplicates.any():
             lines.append(f"  duplicates: {self.duplicates.describe()}")
         for pid, (r, a) in list(self.states.items())[:limit]:
             lines.append(f"  {pid}: sync state {a!r}, fault-free run {r!r}")
+        if self.reference_broken:
+            lines.append(f"  the fault-free run itself failed {len(self.reference_broken)} orders, e.g. "
+                         + " | ".join(f"{k}: {v}" for k, v in list(self.reference_broken.items())[:3]))
         return "\n".join(lines)
 
 
@@ -504,4 +511,6 @@ def judge(lane: str, ref_state: dict[str, Any], act_state: dict[str, Any], publi
     if ref_states is not None and act_states is not None:
         states = {pid: (ref_states.get(pid, "-"), act_states.get(pid, "-")) for pid in sorted(public_ids)
                   if ref_states.get(pid) != act_states.get(pid)}
-    return Verdict(lane, len(public_ids), diff(ref, act), duplicates(act, ref), states)
+    broken = {pid: st for pid, st in (ref_states or {}).items()
+              if pid in public_ids and st.startswith(("dead", "failed"))}
+    return Verdict(lane, len(public_ids), diff(ref, act), duplicates(act, ref), states, broken)
