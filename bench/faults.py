@@ -254,7 +254,7 @@ def main() -> None:
     p.add_argument("--dialect", default="{}", help="JSON Dialect overrides for sandbox and daemon (default none: "
                    "documented-only)")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this many seconds")
-    p.add_argument("--show", type=int, default=10, help="print this many differing accounts in full")
+    p.add_argument("--show", type=int, default=40, help="print this many differing accounts in full")
     p.add_argument("--broker", choices=("tansu", "noida"), default="tansu", help=S.BROKER_HELP)
     p.add_argument("--seed", type=int, default=5)
     args = p.parse_args()

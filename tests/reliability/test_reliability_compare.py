@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from daemon_proc import DaemonProcess
-from fault_scenarios import (Lane, build_phases, daemon_config, drive, judge, random_cases, sandbox_counts,
+from fault_scenarios import (Lane, OrderCase, build_phases, daemon_config, drive, judge, random_cases, sandbox_counts,
                              sandbox_state, set_faults, start_lane_sandbox, sync_states, to_toml)
 from kafka_helpers import create_topic
 from mortard.app import Daemon
@@ -229,4 +229,50 @@ async def test_two_daemons_one_killed_ends_like_the_fault_free_run(
     print(f"\n[two daemons] {n} orders, {len(phases)} phases, daemon A killed at {killed_at:.1f}s, "
           f"{time.monotonic() - t0:.1f}s\n" + v.describe())
     assert alive == (False, True), f"daemons alive (a, b): {alive}"
+    assert v.ok, v.describe(limit=20)
+
+
+# Every write kind mortard sends, each answered by a reset after Heartland applied it (drop_rate 1
+# on that route only), on a small set of orders that between them send every kind: a cancellation
+# of a partially invoiced order (the uninvoiced line goes to qty 0, which makes Heartland close the
+# order; then a return ticket takes the invoiced units back; found by bench/faults.py --seed 5,
+# order #110014), a split order with an edit and a refund, an order refunded in full after invoicing.
+EVERY_KIND = [
+    OrderCase((("SKU-0201", 1), ("SKU-0203", 1), ("SKU-0217", 3)), ("cancel",), shipping=True),
+    OrderCase((("SKU-0204", 2), ("SKU-0213", 1)), ("add_line", "refund_return"), shipping=True, discount=True),
+    OrderCase((("SKU-0205", 1), ("SKU-0217", 1)), ("qty_up", "refund_shipping")),
+    OrderCase((("SKU-0206", 2),), ("refund_full",), shipping=True),
+]
+WRITES = ["POST /api/customers", "POST /api/customers/{id}/addresses", "POST /api/sales/orders",
+          "POST /api/sales/orders/{id}/lines", "PUT /api/sales/orders/{id}/lines/{line_id}",
+          "POST /api/sales/orders/{id}/taxes", "POST /api/sales/orders/{id}/payments", "PUT /api/sales/orders/{id}",
+          "POST /api/sales/invoices", "POST /api/sales/invoices/{id}/lines", "PUT /api/sales/invoices/{id}",
+          "POST /api/sales/tickets"]
+
+
+@pytest.mark.parametrize("route", WRITES)
+async def test_each_write_answered_by_a_reset_after_heartland_applied_it_ends_like_the_fault_free_run(
+        route, pg_url, pg_template, kafka_bootstrap, http):
+    faulty = {"drop_rate": 1.0, "routes": [route]}
+    runner, url = await start_lane_sandbox(["ref", "faulty"], dialect=DIALECT,
+                                           faults={"seed": 1, "accounts": {"faulty": faulty}})
+    db = await new_database(pg_url, pg_template)
+    topic = await new_topic(kafka_bootstrap)
+    pool = await create_pool(db, min_size=1, max_size=4)
+    daemon = in_process(daemon_config(db_url=db, bootstrap=kafka_bootstrap, topic=topic, sandbox_url=url,
+                                      accounts=["ref", "faulty"], dialect=DIALECT))
+    await daemon.start()
+    try:
+        phases, names = build_phases(EVERY_KIND, first_order_id=74_000)
+        lanes = [Lane(a, pool, kafka_bootstrap, topic) for a in ("ref", "faulty")]
+        await drive(lanes, phases, timeout=60)
+        counts = await sandbox_counts(http, url)
+        results = await verdicts(http, url, lanes[0], lanes[1:], set(names))
+    finally:
+        await daemon.stop()
+        await pool.close()
+        await runner.cleanup()
+    v = results[0]
+    print(f"\n[every {route} reset] injected {counts['faulty']['faults_injected']}\n" + v.describe())
+    assert counts["faulty"]["faults_injected"].get("dropped", 0) > 0, f"no {route} was sent"
     assert v.ok, v.describe(limit=20)
