@@ -256,13 +256,8 @@ async def fresh_database(pg_url: str, name: str | None = None) -> str:
 
 
 async def create_topic(bootstrap: str, name: str, partitions: int = 8) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
+    from mortard.consume.topics import create_topic as create
+    await create(bootstrap, name, partitions)
 
 
 async def produce(bootstrap: str, topic: str, hooks: Sequence[Webhook], *, chunk: int = 2000) -> float:

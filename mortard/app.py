@@ -20,11 +20,13 @@ from mortard.heartland import AccountLimits, FairSlots, HeartlandAccount, Heartl
 from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.gateway import HeartlandGateway
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
-from mortard.store.db import migrate, pool_from_config
+from mortard.store.db import migrate, ping, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
+from mortard.store.reservations import StockHolds
+from mortard.store.shops import settings_overrides
+from mortard.store.stats import orders_by_state
 from mortard.sync.machine import OrderMachine, RetryPolicy, Scheduler, ShopRuntime
-from mortard.sync.reservations import ReservationLedger
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -32,7 +34,7 @@ log = structlog.get_logger(__name__)
 
 async def effective_shop_settings(pool: asyncpg.Pool, shops: dict[str, ShopConfig]) -> dict[str, ShopSettings]:
     """Config-file settings with operator overrides from the shops table (`mortard shops set`) on top."""
-    rows = {r["shop"]: r["settings"] for r in await pool.fetch("SELECT shop, settings FROM shops")}
+    rows = await settings_overrides(pool)
     out = {}
     for domain, shop in shops.items():
         base = {f.name: getattr(shop.settings, f.name) for f in fields(ShopSettings)}
@@ -88,7 +90,7 @@ class Daemon:
         self._notifier.status(f"taking the instance name {self.owner}")
         released = await self._instance.acquire(wait_s=cfg.daemon.lease_s / 4)
         if released:
-            log.info("own_leases_released", owner=self.owner, orders=released)
+            log.info("own_leases_expired", owner=self.owner, orders=released)
 
         observer = self.metrics.heartland_observer()
         catalogs: dict[str, AccountCatalog] = {}
@@ -102,7 +104,7 @@ class Daemon:
         runtimes = {domain: ShopRuntime(settings[domain], shop.heartland_account, gateways[shop.heartland_account])
                     for domain, shop in cfg.shops.items()}
         store = OrderStore(self.pool, self.owner, cfg.daemon.lease_s)
-        self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=ReservationLedger(),
+        self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=StockHolds(self.pool, self.owner),
                                     retry=RetryPolicy(in_process=cfg.daemon.max_attempts_in_process,
                                                       max_attempts=cfg.daemon.max_attempts),
                                     metrics=self.metrics)
@@ -181,7 +183,7 @@ class Daemon:
     # -- health ----------------------------------------------------------------------------------
 
     async def _postgres_ok(self) -> bool:
-        return self.pool is not None and await self.pool.fetchval("SELECT 1") == 1
+        return self.pool is not None and await ping(self.pool)
 
     def _kafka_ok(self) -> bool:
         # Joined and consuming. No assignment is fine: a group may have more daemons than partitions.
@@ -216,8 +218,7 @@ class Daemon:
         while True:
             try:
                 assert self.pool is not None and self.scheduler is not None
-                rows = await self.pool.fetch("SELECT sync_state, count(*) AS n FROM orders GROUP BY sync_state")
-                self.metrics.set_order_counts({r["sync_state"]: r["n"] for r in rows})
+                self.metrics.set_order_counts(await orders_by_state(self.pool))
                 self.metrics.inflight_orders.set(self.scheduler.in_flight)
                 for name, client in self.clients.items():
                     self.metrics.account_concurrency_limit.labels(account=name).set(client.limits.concurrency_limit)

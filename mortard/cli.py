@@ -11,10 +11,7 @@ from collections.abc import Callable, Sequence
 
 from mortard import __version__
 from mortard.config import Config, ConfigError, load_config
-
-
-class UserError(Exception):
-    """A failure the user can fix; printed as one line, exit 1."""
+from mortard.operator.errors import UserError
 
 
 def _config(args: argparse.Namespace) -> Config:

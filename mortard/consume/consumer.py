@@ -21,7 +21,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mortard.config import KafkaConfig
 from mortard.consume.offsets import OffsetTracker
 from mortard.consume.topics import ensure_topics
-from mortard.consume.records import InboxEvent, MalformedRecord, parse_record
+from mortard.consume.records import MalformedRecord, parse_record
+from mortard.store.events import InboxEvent
 from mortard.store.inbox import DeadLetter, write_batch
 
 log = structlog.get_logger(__name__)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
+from mortard.store.events import InboxEvent
 from mortard.ingest.contract import (
     CONSUMED_TOPICS,
     MAX_ORDER_ID,
@@ -29,28 +29,6 @@ class MalformedRecord(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-@dataclass(frozen=True, slots=True)
-class InboxEvent:
-    shop: str
-    order_id: int
-    topic: str
-    dedupe_key: str
-    webhook_id: str | None
-    event_id: str | None
-    triggered_at: datetime | None
-    kafka_topic: str
-    kafka_partition: int
-    kafka_offset: int
-    payload: dict[str, Any]
-    raw: str                       # the body as received (valid JSON), stored without re-encoding
-    # orders/* snapshot and its updated_at; None for refunds and transactions.
-    snapshot: dict[str, Any] | None
-    snapshot_updated_at: datetime | None
-    order_name: str | None
-    refunds: dict[str, Any]        # refund id -> refund, merged into the order
-    transactions: dict[str, Any]   # transaction id -> transaction
 
 
 def parse_record(*, kafka_topic: str, partition: int, offset: int, value: bytes | None,

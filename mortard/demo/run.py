@@ -34,10 +34,11 @@ from mortard.app import Daemon
 from mortard.config import Config, config_from_dict
 from mortard.consume.topics import ensure_topics
 from mortard.demo.scenario import CatalogItem, Delivery, Scenario, ShopCatalog, build_scenario
-from mortard.demo.summary import SETTLED_SQL, gather, render, sandbox_json
+from mortard.demo.summary import gather, render, sandbox_json
 from mortard.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from mortard.ops import Metrics
 from mortard.sandbox import SANDBOX, create_app
+from mortard.store.stats import EXPLORE_QUERIES, intake_progress, orders_by_state, settled_counts
 from mortard.store.db import create_pool
 
 MARKER = ".mortard-demo"
@@ -59,14 +60,6 @@ SHOPS = (
     DemoShop("globex-supply.myshopify.com", "globex", "demo-webhook-secret-globex", False, 5001),
 )
 SOURCE_LOCATION = "ONLINE"
-
-PSQL_QUERIES = (
-    "SELECT order_name, sync_state, pending_reasons FROM orders ORDER BY order_name",
-    "SELECT sync_state, count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC",
-    "SELECT kind, public_id, location_id, amount FROM heartland_documents ORDER BY id",
-    "SELECT order_id, action, status, http_status FROM journal ORDER BY id DESC LIMIT 20",
-    "SELECT reason, detail FROM dead_letters",
-)
 
 
 @dataclass
@@ -325,9 +318,10 @@ async def _post(stack: DemoStack, d: Delivery, secret: str, stats: PlayStats) ->
 
 
 async def order_counts(pool: asyncpg.Pool) -> tuple[dict[str, int], int, int]:
-    rows = await pool.fetch("SELECT sync_state, count(*) AS n FROM orders GROUP BY 1")
-    busy = await pool.fetchrow(SETTLED_SQL)
-    return {r["sync_state"]: int(r["n"]) for r in rows}, int(busy["busy"]), int(busy["total"])
+    """Orders by state, how many are still being worked, and how many there are."""
+    counts = await orders_by_state(pool)
+    settled = await settled_counts(pool)
+    return counts, settled.busy, settled.total
 
 
 async def wait_settled(stack: DemoStack, scenario: Scenario, timeout: float) -> bool:
@@ -338,12 +332,9 @@ async def wait_settled(stack: DemoStack, scenario: Scenario, timeout: float) -> 
     want_events, want_dead = scenario.expected_events, scenario.expected_dead_letters
     quiet = 0
     while loop.time() < deadline:
-        row = await stack.pool.fetchrow(
-            "SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM dead_letters) AS dead, "
-            "(SELECT count(*) FROM orders WHERE due_seq > done_seq OR lease_owner IS NOT NULL) AS busy, "
-            "(SELECT count(*) FROM orders WHERE sync_state IN ('received', 'creating')) AS unfinished")
-        intake_done = row["events"] >= want_events and row["dead"] >= want_dead
-        if intake_done and row["busy"] == 0 and row["unfinished"] == 0:
+        p = await intake_progress(stack.pool)
+        intake_done = p.events >= want_events and p.dead_letters >= want_dead
+        if intake_done and p.busy == 0 and p.unfinished == 0:
             quiet += 1
             if quiet >= 2:          # twice in a row: nothing was just about to be scheduled
                 return True
@@ -469,7 +460,7 @@ async def run_demo(orders: int = 60, rate: float = 30.0, data_dir: str | Path = 
         if line.tty and not line.quiet:
             print(file=line.stream)
         explore = {
-            "postgres_url": stack.postgres_url, "psql": "psql", "queries": list(PSQL_QUERIES),
+            "postgres_url": stack.postgres_url, "psql": "psql", "queries": list(EXPLORE_QUERIES),
             "sandbox_url": stack.sandbox_url, "metrics_url": stack.metrics_url,
             "ingest_url": stack.webhook_url, "ingest_metrics_url": f"{stack.ingest_url}/metrics",
             "data_dir": str(stack.data_dir), "kept": keep,

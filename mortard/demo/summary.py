@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from mortard.store import stats
+
 OUTCOMES: tuple[tuple[str, str], ...] = (
     ("invoiced", "invoiced (done: stock taken, order closed in Heartland)"),
     ("waiting_stock", "waiting for stock (open; some lines have no store with stock)"),
@@ -27,10 +29,6 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("creating", "still syncing"),
     ("received", "received, waiting for the order itself"),
 )
-
-SETTLED_SQL = ("SELECT count(*) FILTER (WHERE due_seq > done_seq OR lease_owner IS NOT NULL) AS busy, "
-               "count(*) AS total FROM orders")
-
 
 async def sandbox_json(http: aiohttp.ClientSession, url: str, **params: str) -> Any:
     async with http.get(url, params=params or None) as resp:
@@ -60,28 +58,22 @@ async def gather(pool: asyncpg.Pool, http: aiohttp.ClientSession, sandbox_url: s
                  shop_accounts: Mapping[str, str] | None = None,
                  explore: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything the summary shows. `stock_before` is the `/_sandbox/state` taken before the day."""
-    rows = await pool.fetch("SELECT shop, sync_state, pending_reasons, heartland_order_id, "
-                            "due_seq > done_seq OR lease_owner IS NOT NULL AS busy FROM orders")
-    by_outcome: Counter[str] = Counter(r["sync_state"] for r in rows)
+    rows = await stats.order_outcomes(pool)
+    by_outcome: Counter[str] = Counter(r.sync_state for r in rows)
     by_shop: dict[str, Counter[str]] = {}
     reasons: dict[str, Counter[str]] = {}
     for r in rows:
-        by_shop.setdefault(r["shop"], Counter())[r["sync_state"]] += 1
-        if r["sync_state"] in ("pending", "dead", "ignored", "waiting_stock", "cancelled", "failed"):
-            for reason in r["pending_reasons"] or []:
-                reasons.setdefault(r["sync_state"], Counter())[str(reason.get("code"))] += 1
-    synced = sum(1 for r in rows if r["heartland_order_id"] is not None)
-    busy = sum(1 for r in rows if r["busy"])
+        by_shop.setdefault(r.shop, Counter())[r.sync_state] += 1
+        if r.sync_state in ("pending", "dead", "ignored", "waiting_stock", "cancelled", "failed"):
+            for reason in r.pending_reasons or []:
+                reasons.setdefault(r.sync_state, Counter())[str(reason.get("code"))] += 1
+    synced = sum(1 for r in rows if r.heartland_order_id is not None)
+    busy = sum(1 for r in rows if r.busy)
 
-    dead = await pool.fetch("SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason ORDER BY reason")
-    docs = await pool.fetch("SELECT kind, count(*) AS n FROM heartland_documents GROUP BY kind ORDER BY kind")
-    latency = await pool.fetchrow(
-        "SELECT count(*) AS n, "
-        "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM invoiced_at - first_event_at)) AS p50, "
-        "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM invoiced_at - first_event_at)) AS p99, "
-        "max(extract(epoch FROM invoiced_at - first_event_at)) AS max "
-        "FROM orders WHERE invoiced_at IS NOT NULL")
-    events = await pool.fetchrow("SELECT count(*) AS n, count(*) FILTER (WHERE stale) AS stale FROM events")
+    dead = await stats.dead_letters_by_reason(pool)
+    docs = await stats.documents_by_kind(pool)
+    latency = await stats.invoice_latency(pool)
+    events = await stats.event_counts(pool)
 
     state = await sandbox_json(http, f"{sandbox_url}/_sandbox/state")
     requests = await sandbox_json(http, f"{sandbox_url}/_sandbox/requests")
@@ -129,12 +121,12 @@ async def gather(pool: asyncpg.Pool, http: aiohttp.ClientSession, sandbox_url: s
             "settled": busy == 0,
             "still_working": busy,
         },
-        "events": {"stored": int(events["n"]), "stale_ignored": int(events["stale"])},
-        "dead_letters": {"total": sum(int(r["n"]) for r in dead), "by_reason": {r["reason"]: int(r["n"]) for r in dead}},
+        "events": {"stored": events.stored, "stale_ignored": events.stale},
+        "dead_letters": {"total": sum(dead.values()), "by_reason": dead},
         "heartland": {
             "documents": dict(totals),
             "by_account": heartland,
-            "recorded_by_mortard": {r["kind"]: int(r["n"]) for r in docs},
+            "recorded_by_mortard": docs,
             "requests": {
                 "total": total_requests,
                 "by_account": {a: int(v["total"]) for a, v in sorted(requests.items())},
@@ -143,8 +135,8 @@ async def gather(pool: asyncpg.Pool, http: aiohttp.ClientSession, sandbox_url: s
             },
         },
         "stock": stock,
-        "latency": {"invoiced_orders": int(latency["n"]), "p50_s": _num(latency["p50"]),
-                    "p99_s": _num(latency["p99"]), "max_s": _num(latency["max"])},
+        "latency": {"invoiced_orders": latency.invoiced, "p50_s": _num(latency.p50_s),
+                    "p99_s": _num(latency.p99_s), "max_s": _num(latency.max_s)},
         "ingest": {"answers": {str(k): v for k, v in sorted(ingest_answers.items())},
                    "webhooks_sent": sum(ingest_answers.values())},
     }
@@ -268,4 +260,4 @@ def render(s: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["OUTCOMES", "SETTLED_SQL", "gather", "render", "sandbox_json", "stock_by_location"]
+__all__ = ["OUTCOMES", "gather", "render", "sandbox_json", "stock_by_location"]

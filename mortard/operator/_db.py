@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config
-from mortard.store.db import create_pool
+from mortard.store import order_lookup
+from mortard.store.db import Queryable, create_pool
+from mortard.store.order_lookup import OrderRecord
 
 # Every sync state the machine records (mortard.sync.plan), for validating `--state`.
 STATES = ("received", "creating", "open", "invoiced", "waiting_stock", "pending", "failed", "dead",
@@ -36,22 +38,22 @@ async def database(cfg: Config) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
-async def find_order(conn: asyncpg.Pool | asyncpg.Connection, shop: str, ref: str,
-                     known_shops: set[str] | frozenset[str] = frozenset()) -> asyncpg.Record:
-    """The order row for ORDER given as its Shopify id (digits) or its name (`#1001`, or `1001`)."""
+async def find_order(db: Queryable, shop: str, ref: str,
+                     known_shops: set[str] | frozenset[str] = frozenset()) -> OrderRecord:
+    """The order for ORDER given as its Shopify id (digits) or its name (`#1001`, or `1001`)."""
     ref = ref.strip()
-    rows: list[asyncpg.Record] = []
+    rows: list[OrderRecord] = []
     if ref.isdigit() and len(ref) <= 18:
-        rows = await conn.fetch("SELECT * FROM orders WHERE shop = $1 AND order_id = $2", shop, int(ref))
+        found = await order_lookup.by_id(db, shop, int(ref))
+        rows = [found] if found is not None else []
     if not rows:
         names = [ref] if ref.startswith("#") else [ref, "#" + ref]
-        rows = await conn.fetch("SELECT * FROM orders WHERE shop = $1 AND order_name = ANY($2::text[]) "
-                                "ORDER BY order_id", shop, names)
+        rows = await order_lookup.by_names(db, shop, names)
     if len(rows) == 1:
         return rows[0]
     if len(rows) > 1:
-        ids = ", ".join(str(r["order_id"]) for r in rows[:5])
+        ids = ", ".join(str(r.order_id) for r in rows[:5])
         raise UserError(f"{len(rows)} orders of {shop} are named {ref} (ids {ids}); give the order id instead")
-    if shop not in known_shops and not await conn.fetchval("SELECT 1 FROM orders WHERE shop = $1 LIMIT 1", shop):
+    if shop not in known_shops and not await order_lookup.shop_has_orders(db, shop):
         raise UserError(f"no orders for shop {shop!r}: check the shop's domain (e.g. acme.myshopify.com)")
     raise UserError(f"no order {ref} in shop {shop} (give the Shopify order id or its name, like #1001)")

@@ -3,7 +3,8 @@
 A replay re-produces the record's original key, value and headers to the main topic, where the
 consumer takes it in like any other record (dedupe on the Shopify webhook id still applies). The row
 is stamped `replayed_at` *before* the send, in the same statement that checks it was not replayed
-already, so two operators replaying at once send each record once; a failed send puts the stamp back.
+already, so two operators replaying at once send each record once; a failed send puts the stamp back
+(`mortard.store.dead_letters`).
 """
 from __future__ import annotations
 
@@ -13,36 +14,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config
 from mortard.operator._db import database
 from mortard.operator.render import emit, table, to_json, when
-
-_LIST_SQL = """
-SELECT id, created_at, kafka_topic, kafka_partition, kafka_offset, key, octet_length(value) AS value_bytes,
-       headers, reason, detail, replayed_at
-FROM dead_letters ORDER BY id DESC LIMIT $1
-"""
-
-# Claim: stamp the rows to replay (only those not replayed yet, unless forced); the old stamp comes
-# back so a failed send can restore it.
-_CLAIM_SQL = """
-WITH c AS (
-    SELECT id, replayed_at AS previous FROM dead_letters
-    WHERE id = ANY($1::bigint[]) AND (replayed_at IS NULL OR $2)
-    FOR UPDATE
-)
-UPDATE dead_letters d SET replayed_at = now()
-FROM c WHERE d.id = c.id
-RETURNING d.id, d.kafka_topic, d.kafka_partition, d.kafka_offset, d.key, d.value, d.headers, d.reason,
-          c.previous, d.replayed_at
-"""
-
-_UNCLAIM_SQL = "UPDATE dead_letters SET replayed_at = $2 WHERE id = $1 AND replayed_at = $3"
+from mortard.store import dead_letters
+from mortard.store.db import Queryable
+from mortard.store.dead_letters import ClaimedLetter, ListedLetter, decode_headers
 
 
 async def dlq_list(cfg: Config, args: argparse.Namespace) -> int:
@@ -50,9 +31,9 @@ async def dlq_list(cfg: Config, args: argparse.Namespace) -> int:
     if limit <= 0:
         raise UserError(f"--limit must be at least 1, not {limit}")
     async with database(cfg) as db:
-        rows = await db.fetch(_LIST_SQL, limit)
-        total, waiting = await db.fetchrow(
-            "SELECT count(*), count(*) FILTER (WHERE replayed_at IS NULL) FROM dead_letters")
+        rows = await dead_letters.recent(db, limit)
+        counts = await dead_letters.counts(db)
+    total, waiting = counts.total, counts.not_replayed
     letters = [_entry(r) for r in rows]
     if args.json:
         emit(to_json({"dead_letters": letters, "total": total, "not_replayed": waiting}))
@@ -69,12 +50,11 @@ async def dlq_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _entry(r: asyncpg.Record) -> dict[str, Any]:
-    key = r["key"]
-    return {"id": r["id"], "created_at": r["created_at"], "kafka_topic": r["kafka_topic"],
-            "kafka_partition": r["kafka_partition"], "kafka_offset": r["kafka_offset"],
-            "key": _text(key), "value_bytes": r["value_bytes"], "headers": _header_text(r["headers"]),
-            "reason": r["reason"], "detail": r["detail"], "replayed_at": r["replayed_at"]}
+def _entry(r: ListedLetter) -> dict[str, Any]:
+    return {"id": r.id, "created_at": r.created_at, "kafka_topic": r.kafka_topic,
+            "kafka_partition": r.kafka_partition, "kafka_offset": r.kafka_offset,
+            "key": _text(r.key), "value_bytes": r.value_bytes, "headers": {name: _text(raw) for name, raw in r.headers},
+            "reason": r.reason, "detail": r.detail, "replayed_at": r.replayed_at}
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -86,15 +66,6 @@ def _text(raw: bytes | None) -> str | None:
         return "base64:" + base64.b64encode(bytes(raw)).decode("ascii")
 
 
-def _header_text(stored: Any) -> dict[str, str | None]:
-    return {str(name): _text(base64.b64decode(value)) for name, value in stored or []}
-
-
-def decode_headers(stored: Any) -> list[tuple[str, bytes]]:
-    """`[[name, base64], ...]` (as `store.inbox.encode_headers` wrote them) back to Kafka headers."""
-    return [(str(name), base64.b64decode(value)) for name, value in stored or []]
-
-
 async def dlq_replay(cfg: Config, args: argparse.Namespace) -> int:
     ids: Sequence[int] = getattr(args, "ids", None) or []
     force = bool(getattr(args, "force", False))
@@ -103,8 +74,7 @@ async def dlq_replay(cfg: Config, args: argparse.Namespace) -> int:
         raise UserError(f"--limit must be at least 1, not {limit}")
     async with database(cfg) as db:
         if ids:
-            known = {r["id"]: r["replayed_at"] for r in await db.fetch(
-                "SELECT id, replayed_at FROM dead_letters WHERE id = ANY($1::bigint[])", list(ids))}
+            known = await dead_letters.replay_stamps(db, ids)
             unknown = [i for i in ids if i not in known]
             if unknown:
                 raise UserError(f"no dead letter with id {', '.join(map(str, unknown))} (see `mortard dlq list`)")
@@ -116,26 +86,24 @@ async def dlq_replay(cfg: Config, args: argparse.Namespace) -> int:
             wanted = list(dict.fromkeys(ids))
             remaining = 0
         else:
-            wanted = [r["id"] for r in await db.fetch(
-                "SELECT id FROM dead_letters WHERE replayed_at IS NULL ORDER BY id LIMIT $1", limit)]
-            remaining = max(0, await db.fetchval("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL")
-                            - len(wanted))
+            wanted = await dead_letters.not_replayed(db, limit)
+            remaining = max(0, (await dead_letters.counts(db)).not_replayed - len(wanted))
         if not wanted:
             return _report(args, [], 0, cfg.kafka.topic, "nothing to replay: every dead letter was replayed already")
-        claimed = await db.fetch(_CLAIM_SQL, wanted, force)
+        claimed = await dead_letters.claim_for_replay(db, wanted, force)
         if len(claimed) < len(wanted):
             # Someone else replayed some of them between our check and the claim.
-            skipped = sorted(set(wanted) - {r["id"] for r in claimed})
+            skipped = sorted(set(wanted) - {c.id for c in claimed})
             print(f"mortard: skipped {', '.join(map(str, skipped))}: replayed meanwhile by someone else",
                   file=sys.stderr)
-        sent = await _produce(cfg, db, sorted(claimed, key=lambda r: r["id"]))
+        sent = await _produce(cfg, db, claimed)
     return _report(args, sent, remaining, cfg.kafka.topic, None)
 
 
-async def _produce(cfg: Config, db: asyncpg.Pool, rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+async def _produce(cfg: Config, db: Queryable, rows: Sequence[ClaimedLetter]) -> list[dict[str, Any]]:
     if not rows:
         return []
-    biggest = max(len(r["value"] or b"") + len(r["key"] or b"") for r in rows)
+    biggest = max(len(r.value or b"") + len(r.key or b"") for r in rows)
     producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, acks="all", client_id="mortard-dlq-replay",
                                 request_timeout_ms=15_000, max_request_size=max(1 << 20, biggest + (64 << 10)))
     sent: list[dict[str, Any]] = []
@@ -143,29 +111,24 @@ async def _produce(cfg: Config, db: asyncpg.Pool, rows: Sequence[asyncpg.Record]
         try:
             await producer.start()
         except (KafkaError, OSError) as exc:
-            await _unclaim(db, rows)
+            await dead_letters.release_claims(db, rows)
             raise UserError(f"cannot reach Kafka at {cfg.kafka.bootstrap}: {exc}") from None
         for n, r in enumerate(rows):
             try:
-                meta = await (await producer.send(cfg.kafka.topic, value=r["value"], key=r["key"],
-                                                  headers=decode_headers(r["headers"])))
+                meta = await (await producer.send(cfg.kafka.topic, value=r.value, key=r.key,
+                                                  headers=list(r.headers)))
             except (KafkaError, OSError) as exc:
-                await _unclaim(db, rows[n:])
+                await dead_letters.release_claims(db, rows[n:])
                 done = f" after replaying {', '.join(str(s['id']) for s in sent)}" if sent else ""
-                raise UserError(f"sending dead letter {r['id']} to {cfg.kafka.topic} failed{done}: "
+                raise UserError(f"sending dead letter {r.id} to {cfg.kafka.topic} failed{done}: "
                                 f"{type(exc).__name__}: {exc}") from None
-            sent.append({"id": r["id"], "reason": r["reason"],
-                         "from": f"{r['kafka_topic']}[{r['kafka_partition']}]@{r['kafka_offset']}",
+            sent.append({"id": r.id, "reason": r.reason,
+                         "from": f"{r.kafka_topic}[{r.kafka_partition}]@{r.kafka_offset}",
                          "to_topic": meta.topic, "to_partition": meta.partition, "to_offset": meta.offset,
-                         "replayed_at": r["replayed_at"], "again": r["previous"] is not None})
+                         "replayed_at": r.replayed_at, "again": r.previous is not None})
     finally:
         await producer.stop()
     return sent
-
-
-async def _unclaim(db: asyncpg.Pool, rows: Sequence[asyncpg.Record]) -> None:
-    for r in rows:
-        await db.execute(_UNCLAIM_SQL, r["id"], r["previous"], r["replayed_at"])
 
 
 def _report(args: argparse.Namespace, sent: list[dict[str, Any]], remaining: int, topic: str,

@@ -16,6 +16,7 @@ from typing import Any
 from mortard.heartland.dialect import Dialect
 from mortard.heartland.gateway import HeartlandGateway
 from mortard.operator.diff import Names
+from mortard.store.order_lookup import OrderRecord
 from mortard.sync.actions import Action, FindCustomer, LoadItems, LoadStock, Plan, Reason
 from mortard.sync.model import Catalog, InvalidOrder, Item, Location, Mirror, ShopifyOrder, matching_address
 from mortard.sync.ports import FoundCustomer, JournalEntry
@@ -41,19 +42,19 @@ class DryRun:
         return tuple(a for a in self.plan.actions if a.mutation)
 
 
-async def dry_run(client: Any, row: Mapping[str, Any], settings: ShopSettings, dialect: Dialect,
+async def dry_run(client: Any, row: OrderRecord, settings: ShopSettings, dialect: Dialect,
                   journal: Sequence[JournalEntry] = ()) -> DryRun:
     """Plan one order against live Heartland reads. `client` is a `HeartlandClient` for the shop's
     account; `journal` the order's journal rows (which Heartland records mortard made)."""
-    stored = Mirror.from_json(row["mirror"])
-    name = row["order_name"] or f"#{row['order_id']}"
+    stored = Mirror.from_json(row.mirror)
+    name = row.order_name or f"#{row.order_id}"
     out = DryRun(public_id=f"{settings.order_prefix}{name}", stored=stored)
-    if row["snapshot"] is None:
+    if row.snapshot is None:
         out.plan = Plan(state="received", reasons=(Reason(
             "waiting_for_order", "refund or transaction received before the order"),))
         return out
     try:
-        order = ShopifyOrder.parse(row["snapshot"], row["refunds"], row["transactions"])
+        order = ShopifyOrder.parse(row.snapshot, row.refunds, row.transactions)
     except InvalidOrder as exc:
         out.plan = Plan(state=DEAD, reasons=(Reason("invalid_order", str(exc)),))
         return out

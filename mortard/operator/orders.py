@@ -3,30 +3,19 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config
 from mortard.operator._db import STATES, database, find_order
 from mortard.operator.diff import Names, action_text
 from mortard.operator.render import cell, emit, fields_block, money, table, to_json, when
-
-_LIST_SQL = """
-SELECT shop, order_name, order_id, sync_state, state_changed_at, attempts, pending_reasons, last_error,
-       next_attempt_at, heartland_order_id
-FROM orders
-WHERE ($1::text IS NULL OR sync_state = $1) AND ($2::text IS NULL OR shop = $2)
-ORDER BY state_changed_at DESC, shop, order_id
-LIMIT $3
-"""
-
-_COUNTS_SQL = """
-SELECT sync_state, count(*) AS n FROM orders WHERE ($1::text IS NULL OR shop = $1)
-GROUP BY sync_state ORDER BY sync_state
-"""
+from mortard.store.order_lookup import ListedOrder, OrderRecord, list_orders
+from mortard.store.order_retry import retry_now
+from mortard.store.order_timeline import LineRecord, load_timeline
+from mortard.store.stats import orders_by_state
 
 
 # -- list ------------------------------------------------------------------------------------------
@@ -40,8 +29,8 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
     if limit <= 0:
         raise UserError(f"--limit must be at least 1, not {limit}")
     async with database(cfg) as db:
-        rows = await db.fetch(_LIST_SQL, state, shop, limit)
-        counts = {r["sync_state"]: r["n"] for r in await db.fetch(_COUNTS_SQL, shop)}
+        rows = await list_orders(db, state=state, shop=shop, limit=limit)
+        counts = await orders_by_state(db, shop)
     orders = [_list_entry(r) for r in rows]
     if args.json:
         emit(to_json({"orders": orders, "counts": counts}))
@@ -50,7 +39,7 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
         emit("no orders" + (f" in state {state}" if state else "") + (f" for {shop}" if shop else ""))
     else:
         emit(table(("SHOP", "ORDER", "ID", "STATE", "SINCE", "ATTEMPTS", "REASONS", "LAST ERROR"),
-                   [(o["shop"], o["order_name"], o["order_id"], o["state"], r["state_changed_at"], o["attempts"],
+                   [(o["shop"], o["order_name"], o["order_id"], o["state"], r.state_changed_at, o["attempts"],
                      "; ".join(f"{x['code']}: {x['message']}" for x in o["reasons"]) or None, o["last_error"])
                     for o, r in zip(orders, rows)],
                    max_widths={"SHOP": 32, "REASONS": 70, "LAST ERROR": 50}))
@@ -61,11 +50,11 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_entry(r: asyncpg.Record) -> dict[str, Any]:
-    return {"shop": r["shop"], "order_name": r["order_name"], "order_id": r["order_id"], "state": r["sync_state"],
-            "since": r["state_changed_at"], "attempts": r["attempts"], "reasons": _reasons(r["pending_reasons"]),
-            "last_error": r["last_error"], "next_attempt_at": r["next_attempt_at"],
-            "heartland_order_id": r["heartland_order_id"]}
+def _list_entry(r: ListedOrder) -> dict[str, Any]:
+    return {"shop": r.shop, "order_name": r.order_name, "order_id": r.order_id, "state": r.sync_state,
+            "since": r.state_changed_at, "attempts": r.attempts, "reasons": _reasons(r.pending_reasons),
+            "last_error": r.last_error, "next_attempt_at": r.next_attempt_at,
+            "heartland_order_id": r.heartland_order_id}
 
 
 def _reasons(raw: Any) -> list[dict[str, str]]:
@@ -77,30 +66,18 @@ def _reasons(raw: Any) -> list[dict[str, str]]:
 async def orders_show(cfg: Config, args: argparse.Namespace) -> int:
     async with database(cfg) as db:
         row = await find_order(db, args.shop, args.order, set(cfg.shops))
-        key = (row["shop"], row["order_id"])
-        events = await db.fetch(
-            "SELECT id, topic, dedupe_key, webhook_id, event_id, triggered_at, kafka_topic, kafka_partition, "
-            "kafka_offset, stale, received_at FROM events WHERE shop = $1 AND order_id = $2 ORDER BY id", *key)
-        journal = await db.fetch(
-            "SELECT id, action, fingerprint, request, status, heartland_id, http_status, response, error, sent_at, "
-            "finished_at FROM journal WHERE shop = $1 AND order_id = $2 ORDER BY id", *key)
-        documents = await db.fetch(
-            "SELECT id, kind, heartland_id, public_id, location_id, amount, detail, created_at "
-            "FROM heartland_documents WHERE shop = $1 AND order_id = $2 ORDER BY id", *key)
-        history = await db.fetch(
-            "SELECT id, kind, from_state, to_state, detail, at FROM order_history "
-            "WHERE shop = $1 AND order_id = $2 ORDER BY id", *key)
-        lines = await db.fetch(
-            "SELECT shopify_line_id, heartland_line_id, item_id, qty, ship_from_location_id FROM order_lines "
-            "WHERE shop = $1 AND order_id = $2 ORDER BY heartland_line_id", *key)
-    names = _names_from_snapshot(row["snapshot"], lines)
+        recorded = await load_timeline(db, row.shop, row.order_id)
+    names = _names_from_snapshot(row.snapshot, recorded.lines)
+    events = [asdict(e) for e in recorded.events]
+    journal = [asdict(j) for j in recorded.journal]
+    documents = [asdict(d) for d in recorded.documents]
+    history = [asdict(h) for h in recorded.history]
     doc = {
         "order": _order_summary(row),
-        "events": [dict(e) for e in events],
-        "journal": [{**dict(j), "summary": action_text(j["request"] or {"action": j["action"]}, names)}
-                    for j in journal],
-        "documents": [dict(d) for d in documents],
-        "history": [dict(h) for h in history],
+        "events": events,
+        "journal": [{**j, "summary": action_text(j["request"] or {"action": j["action"]}, names)} for j in journal],
+        "documents": documents,
+        "history": history,
     }
     if args.json:
         emit(to_json(doc))
@@ -109,35 +86,35 @@ async def orders_show(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _order_summary(row: asyncpg.Record) -> dict[str, Any]:
-    mirror = row["mirror"] or {}
+def _order_summary(row: OrderRecord) -> dict[str, Any]:
+    mirror = row.mirror or {}
     return {
-        "shop": row["shop"], "order_id": row["order_id"], "order_name": row["order_name"],
-        "state": row["sync_state"], "since": row["state_changed_at"], "attempts": row["attempts"],
-        "reasons": _reasons(row["pending_reasons"]), "last_error": row["last_error"],
-        "next_attempt_at": row["next_attempt_at"], "due": row["due_seq"] > row["done_seq"],
-        "due_seq": row["due_seq"], "done_seq": row["done_seq"],
-        "lease_owner": row["lease_owner"], "lease_until": row["lease_until"],
+        "shop": row.shop, "order_id": row.order_id, "order_name": row.order_name,
+        "state": row.sync_state, "since": row.state_changed_at, "attempts": row.attempts,
+        "reasons": _reasons(row.pending_reasons), "last_error": row.last_error,
+        "next_attempt_at": row.next_attempt_at, "due": row.due_seq > row.done_seq,
+        "due_seq": row.due_seq, "done_seq": row.done_seq,
+        "lease_owner": row.lease_owner, "lease_until": row.lease_until,
         "heartland": {
-            "account": row["heartland_account"], "order_id": row["heartland_order_id"],
+            "account": row.heartland_account, "order_id": row.heartland_order_id,
             "status": mirror.get("status"), "customer_id": mirror.get("customer_id"),
             "invoice_ids": [i.get("id") for i in mirror.get("invoices") or []],
             "ticket_ids": [t.get("id") for t in mirror.get("tickets") or []],
-            "lines": len(mirror.get("lines") or []), "mirror_dirty": row["mirror_dirty"],
+            "lines": len(mirror.get("lines") or []), "mirror_dirty": row.mirror_dirty,
         },
-        "first_event_at": row["first_event_at"], "invoiced_at": row["invoiced_at"],
-        "snapshot_updated_at": row["snapshot_updated_at"],
+        "first_event_at": row.first_event_at, "invoiced_at": row.invoiced_at,
+        "snapshot_updated_at": row.snapshot_updated_at,
     }
 
 
-def _names_from_snapshot(snapshot: Any, lines: Sequence[asyncpg.Record]) -> Names:
+def _names_from_snapshot(snapshot: Any, lines: Sequence[LineRecord]) -> Names:
     by_line: dict[int, str] = {}
     for li in (snapshot or {}).get("line_items") or []:
         if isinstance(li, Mapping) and isinstance(li.get("id"), int):
             label = str(li.get("sku") or li.get("title") or "")
             if label:
                 by_line[li["id"]] = label
-    items = {r["item_id"]: by_line[r["shopify_line_id"]] for r in lines if r["shopify_line_id"] in by_line}
+    items = {r.item_id: by_line[r.shopify_line_id] for r in lines if r.shopify_line_id in by_line}
     return Names(items=items, lines=by_line)
 
 
@@ -229,50 +206,28 @@ def _show_text(doc: dict[str, Any], events: Any, journal: Any, documents: Any, h
 
 # -- retry -----------------------------------------------------------------------------------------
 
-_RETRY_SQL = """
-WITH old AS (
-    SELECT sync_state FROM orders WHERE shop = $1 AND order_id = $2 FOR UPDATE
-), upd AS (
-    UPDATE orders SET
-        next_attempt_at = now(), due_seq = due_seq + 1, attempts = 0,
-        sync_state = CASE WHEN sync_state = 'dead' THEN 'failed' ELSE sync_state END,
-        state_changed_at = CASE WHEN sync_state = 'dead' THEN now() ELSE state_changed_at END,
-        updated_at = now()
-    WHERE shop = $1 AND order_id = $2
-    RETURNING sync_state, due_seq, done_seq, next_attempt_at, lease_owner, lease_until, lease_until > now() AS leased
-), h AS (
-    INSERT INTO order_history (shop, order_id, kind, from_state, to_state, detail)
-    SELECT $1, $2, CASE WHEN old.sync_state = 'dead' THEN 'state' ELSE 'note' END, old.sync_state, upd.sync_state,
-           '{"action": "operator_retry"}'::jsonb
-    FROM old, upd
-)
-SELECT old.sync_state AS from_state, upd.* FROM old, upd
-"""
-
-
 async def orders_retry(cfg: Config, args: argparse.Namespace) -> int:
     async with database(cfg) as db:
         row = await find_order(db, args.shop, args.order, set(cfg.shops))
-        r = await db.fetchrow(_RETRY_SQL, row["shop"], row["order_id"])
+        r = await retry_now(db, row.shop, row.order_id)
     if r is None:  # deleted between the lookup and the update
         raise UserError(f"order {args.order} of {args.shop} disappeared; try again")
-    result = {"shop": row["shop"], "order_id": row["order_id"], "order_name": row["order_name"],
-              "from_state": r["from_state"], "to_state": r["sync_state"], "attempts": 0,
-              "due_seq": r["due_seq"], "next_attempt_at": r["next_attempt_at"],
-              "leased_by": r["lease_owner"] if r["leased"] else None}
+    result = {"shop": row.shop, "order_id": row.order_id, "order_name": row.order_name,
+              "from_state": r.from_state, "to_state": r.to_state, "attempts": 0,
+              "due_seq": r.due_seq, "next_attempt_at": r.next_attempt_at,
+              "leased_by": r.lease_owner if r.leased else None}
     if getattr(args, "json", False):
         emit(to_json(result))
         return 0
-    label = f"{row['order_name'] or '-'} (id {row['order_id']}) of {row['shop']}"
-    change = (f"{r['from_state']} → {r['sync_state']}" if r["from_state"] != r["sync_state"]
-              else f"still {r['sync_state']}")
-    emit(f"order {label}: {change}, attempts reset to 0, due now (due_seq {r['due_seq']}).")
-    if r["leased"]:
-        emit(f"a daemon ({r['lease_owner']}) is working on it; it runs it again when that run ends.")
+    label = f"{row.order_name or '-'} (id {row.order_id}) of {row.shop}"
+    change = f"{r.from_state} → {r.to_state}" if r.from_state != r.to_state else f"still {r.to_state}"
+    emit(f"order {label}: {change}, attempts reset to 0, due now (due_seq {r.due_seq}).")
+    if r.leased:
+        emit(f"a daemon ({r.lease_owner}) is working on it; it runs it again when that run ends.")
     else:
         emit("a running daemon picks it up on its next sweep.")
-    if cfg.shops and row["shop"] not in cfg.shops:
-        emit(f"note: {row['shop']} is not in this config file; a daemon with this config would mark it dead.")
+    if cfg.shops and row.shop not in cfg.shops:
+        emit(f"note: {row.shop} is not in this config file; a daemon with this config would mark it dead.")
     return 0
 
 
@@ -291,7 +246,7 @@ async def orders_plan(cfg: Config, args: argparse.Namespace) -> int:
     account = cfg.shops[args.shop].heartland_account
     async with database(cfg) as db:
         row = await find_order(db, args.shop, args.order, set(cfg.shops))
-        journal = await OrderStore(db, owner="operator", lease_s=0).journal_entries(row["shop"], row["order_id"])
+        journal = await OrderStore(db, owner="operator", lease_s=0).journal_entries(row.shop, row.order_id)
         try:
             settings = (await effective_shop_settings(db, {args.shop: cfg.shops[args.shop]}))[args.shop]
         except ConfigError as exc:
@@ -307,8 +262,8 @@ async def orders_plan(cfg: Config, args: argparse.Namespace) -> int:
 
     p = result.plan
     doc = {
-        "shop": row["shop"], "order_id": row["order_id"], "order_name": row["order_name"],
-        "public_id": result.public_id, "account": account, "current_state": row["sync_state"],
+        "shop": row.shop, "order_id": row.order_id, "order_name": row.order_name,
+        "public_id": result.public_id, "account": account, "current_state": row.sync_state,
         "heartland": result.heartland.to_json() if result.heartland is not None else None,
         "stored_mirror_matches": result.heartland == result.stored if result.heartland is not None else None,
         "reads": result.reads,

@@ -15,12 +15,12 @@ import typing
 from dataclasses import fields
 from typing import Any
 
-import asyncpg
-
-from mortard.cli import UserError
+from mortard.operator.errors import UserError
 from mortard.config import Config, ConfigError, build
 from mortard.operator._db import database
 from mortard.operator.render import cell, emit, table, to_json
+from mortard.store.db import Queryable
+from mortard.store.shops import ShopRow, find_shop, list_shops, register_shop, set_overrides
 from mortard.sync.settings import ShopSettings
 
 _HINTS = typing.get_type_hints(ShopSettings)
@@ -49,15 +49,14 @@ def _effective(shop: str, base: ShopSettings, overrides: dict[str, Any]) -> Shop
     return build(ShopSettings, {**{k: getattr(base, k) for k in _KEYS}, **overrides}, f"shops.{shop}.settings")
 
 
-async def _rows(db: asyncpg.Pool) -> dict[str, asyncpg.Record]:
-    return {r["shop"]: r for r in await db.fetch(
-        "SELECT shop, heartland_account, settings, created_at, updated_at FROM shops ORDER BY shop")}
+async def _rows(db: Queryable) -> dict[str, ShopRow]:
+    return {r.shop: r for r in await list_shops(db)}
 
 
-def _shop_doc(cfg: Config, shop: str, row: asyncpg.Record | None) -> dict[str, Any]:
+def _shop_doc(cfg: Config, shop: str, row: ShopRow | None) -> dict[str, Any]:
     configured = cfg.shops.get(shop)
     base = configured.settings if configured else _DEFAULTS
-    overrides = dict(row["settings"] or {}) if row is not None else {}
+    overrides = dict(row.settings) if row is not None else {}
     try:
         settings = _effective(shop, base, overrides)
         problem = None
@@ -74,11 +73,11 @@ def _shop_doc(cfg: Config, shop: str, row: asyncpg.Record | None) -> dict[str, A
             sources[k] = "default"
     return {
         "shop": shop,
-        "heartland_account": configured.heartland_account if configured else (row["heartland_account"] if row else None),
+        "heartland_account": configured.heartland_account if configured else (row.heartland_account if row else None),
         "configured": configured is not None, "registered": row is not None,
         "settings": eff, "overrides": overrides, "sources": sources,
         "overridden": sorted(overrides), "invalid_overrides": problem,
-        "updated_at": row["updated_at"] if row is not None else None,
+        "updated_at": row.updated_at if row is not None else None,
     }
 
 
@@ -191,13 +190,6 @@ def _json(key: str, text: str) -> Any:
         raise UserError(f"{key}: not valid JSON ({exc.msg} at column {exc.colno}): {text[:60]!r}") from None
 
 
-_UPSERT_SQL = """
-INSERT INTO shops AS s (shop, heartland_account, settings) VALUES ($1, $2, $3)
-ON CONFLICT (shop) DO UPDATE SET settings = (s.settings - $4::text[]) || $3, updated_at = now()
-RETURNING settings
-"""
-
-
 async def shops_set(cfg: Config, args: argparse.Namespace) -> int:
     shop = args.shop
     wanted: dict[str, Any] = {}
@@ -211,7 +203,7 @@ async def shops_set(cfg: Config, args: argparse.Namespace) -> int:
         if shop not in cfg.shops and row is None:
             raise UserError(f"unknown shop {shop}: add it to the config file (or `mortard shops add {shop}`) first")
         base = cfg.shops[shop].settings if shop in cfg.shops else _DEFAULTS
-        current = dict(row["settings"] or {}) if row is not None else {}
+        current = dict(row.settings) if row is not None else {}
         try:
             before: dict[str, Any] | None = _as_dict(_effective(shop, base, current))
         except ConfigError:
@@ -225,8 +217,8 @@ async def shops_set(cfg: Config, args: argparse.Namespace) -> int:
         base_values = _as_dict(base)
         to_set = {k: new_values[k] for k in wanted if new_values[k] != base_values[k]}
         to_drop = [k for k in wanted if k not in to_set]
-        account = cfg.shops[shop].heartland_account if shop in cfg.shops else (row["heartland_account"] if row else None)
-        await db.fetchval(_UPSERT_SQL, shop, account, to_set, to_drop)
+        account = cfg.shops[shop].heartland_account if shop in cfg.shops else (row.heartland_account if row else None)
+        await set_overrides(db, shop, account, to_set, to_drop)
         doc = _shop_doc(cfg, shop, (await _rows(db)).get(shop))
     changes = [{"key": k, "value": new_values[k], "previous": before[k] if before else None,
                 "override": k in to_set} for k in wanted]
@@ -243,6 +235,9 @@ async def shops_set(cfg: Config, args: argparse.Namespace) -> int:
 
 # -- add -------------------------------------------------------------------------------------------
 
+_REGISTRATION_TEXT = {"added": "added", "account_recorded": "account recorded", "unchanged": "already registered"}
+
+
 async def shops_add(cfg: Config, args: argparse.Namespace) -> int:
     shop = args.shop
     account = getattr(args, "account", None)
@@ -257,15 +252,12 @@ async def shops_add(cfg: Config, args: argparse.Namespace) -> int:
     if configured is not None and configured.heartland_account != account:
         raise UserError(f"the config file puts {shop} on account {configured.heartland_account!r}, not {account!r}")
     async with database(cfg) as db:
-        existing = await db.fetchrow("SELECT heartland_account FROM shops WHERE shop = $1", shop)
-        if existing is not None and existing["heartland_account"] not in (None, account):
-            raise UserError(f"{shop} is already registered with account {existing['heartland_account']!r}")
-        inserted = await db.fetchval(
-            "INSERT INTO shops (shop, heartland_account) VALUES ($1, $2) ON CONFLICT (shop) DO UPDATE "
-            "SET heartland_account = excluded.heartland_account, updated_at = now() "
-            "WHERE shops.heartland_account IS NULL RETURNING xmax = 0", shop, account)
+        existing = await find_shop(db, shop)
+        if existing is not None and existing.heartland_account not in (None, account):
+            raise UserError(f"{shop} is already registered with account {existing.heartland_account!r}")
+        registered = await register_shop(db, shop, account)
         doc = _shop_doc(cfg, shop, (await _rows(db)).get(shop))
-    status = "added" if inserted else ("account recorded" if inserted is False else "already registered")
+    status = _REGISTRATION_TEXT[registered]
     if getattr(args, "json", False):
         emit(to_json({"status": status, "shop": doc}))
         return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import structlog
@@ -15,6 +15,10 @@ import structlog
 from mortard.config import DatabaseConfig, Secret
 
 log = structlog.get_logger(__name__)
+
+# What the query functions in `mortard.store` take: a pool for one statement, or a connection (inside a
+# transaction the caller holds).
+Queryable: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 # pg_advisory_lock key: the first 8 bytes of sha256("mortard.migrate"), as a signed bigint.
 _MIGRATION_LOCK = 0x4D4F525441524421 - (1 << 63)
@@ -54,6 +58,11 @@ async def create_pool(url: str, *, password: Secret | None = None, min_size: int
 async def pool_from_config(db: DatabaseConfig, password: Secret | None) -> asyncpg.Pool:
     return await create_pool(db.url, password=password, min_size=db.min_pool, max_size=db.max_pool,
                              command_timeout=db.command_timeout)
+
+
+async def ping(db: Queryable) -> bool:
+    """Postgres answers a trivial query (the daemon's readiness check)."""
+    return await db.fetchval("SELECT 1") == 1
 
 
 def _migration_files() -> list[tuple[str, str]]:

@@ -1,13 +1,13 @@
 """The inbox: every consumed record lands here in one short transaction before its offset commits."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Sequence
 
 import asyncpg
 
-from mortard.consume.records import InboxEvent
+from mortard.store.dead_letters import encode_headers
+from mortard.store.events import InboxEvent
 from mortard.store.db import RawJson
 
 # One statement per event: store the event once (dedupe on webhook/event id or Kafka coordinates),
@@ -61,10 +61,6 @@ class DeadLetter:
     headers: Sequence[tuple[str, bytes]]
     reason: str
     detail: str
-
-
-def encode_headers(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
-    return [[name, base64.b64encode(raw or b"").decode("ascii")] for name, raw in headers or ()]
 
 
 async def write_batch(conn: asyncpg.Connection, events: Sequence[InboxEvent],

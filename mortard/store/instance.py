@@ -18,7 +18,10 @@ import asyncpg
 
 # Postgres advisory lock keys are bigints; mortard's instance locks use class 0x6d6f (ASCII "mo").
 _LOCK = "SELECT pg_try_advisory_lock(27759, hashtext($1))"
-_RELEASE_OWN_LEASES = "UPDATE orders SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1"
+# A previous life's leases are expired, not dropped: the sweeper claims those orders at once, and
+# their stock holds pass to the new run as on any takeover (store/reservations.py).
+_RELEASE_OWN_LEASES = ("UPDATE orders SET lease_until = now() - interval '1 second' "
+                       "WHERE lease_owner = $1 AND lease_until > now()")
 
 
 def owner_id(group_instance_id: str) -> str:
@@ -38,8 +41,8 @@ class InstanceLock:
         self.owner = owner
         self._conn: asyncpg.Connection | None = None
 
-    async def acquire(self, wait_s: float = 15.0, poll_s: float = 0.25) -> int:
-        """Hold the owner name, then release the leases a previous life of it left; returns how many.
+    async def acquire(self, wait_s: float = 15.0, poll_s: float = 0.25, *, expire_old_leases: bool = True) -> int:
+        """Hold the owner name, then expire the leases a previous life of it left; returns how many.
         Raises InstanceTaken if another live process keeps the name for `wait_s`."""
         conn = await self._pool.acquire()
         loop = asyncio.get_running_loop()
@@ -50,7 +53,7 @@ class InstanceLock:
                     raise InstanceTaken(f"another mortard daemon is running as {self.owner!r} "
                                         f"(kafka.group_instance_id must differ between daemons)")
                 await asyncio.sleep(poll_s)
-            released = await conn.execute(_RELEASE_OWN_LEASES, self.owner)
+            released = await conn.execute(_RELEASE_OWN_LEASES, self.owner) if expire_old_leases else "UPDATE 0"
         except BaseException:
             await self._pool.release(conn)
             raise
@@ -64,9 +67,10 @@ class InstanceLock:
             return False
 
     async def reacquire(self, wait_s: float = 15.0) -> None:
-        """Take the name again on a new connection (the old one died, and its lock with it)."""
+        """Take the name again on a new connection (the old one died, and its lock with it). The
+        leases are this live process's own: they stay."""
         await self._drop()
-        await self.acquire(wait_s)
+        await self.acquire(wait_s, expire_old_leases=False)
 
     async def release(self) -> None:
         if self._conn is not None:

@@ -33,7 +33,7 @@ from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
 from mortard.sync.ports import FoundCustomer, HeartlandPort, JournalEntry
 from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
-from mortard.sync.reservations import ReservationLedger, StockRead
+from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, draft_retry_delay, held_by_lines
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -103,12 +103,12 @@ class _Run:
 
 class OrderMachine:
     def __init__(self, store: OrderStore, shops: Mapping[str, ShopRuntime], dialect: Dialect, *,
-                 ledger: ReservationLedger | None = None, retry: RetryPolicy | None = None,
+                 ledger: Ledger | None = None, retry: RetryPolicy | None = None,
                  metrics: Any = None, now: Callable[[], datetime] | None = None) -> None:
         self._store = store
         self._shops = shops
         self._dialect = dialect
-        self._ledger = ledger or ReservationLedger()
+        self._ledger: Ledger = ledger or ReservationLedger()
         self._retry = retry or RetryPolicy()
         self._metrics = metrics
         self._now = now or (lambda: datetime.now(timezone.utc))
@@ -148,7 +148,7 @@ class OrderMachine:
                                               success=False, error=repr(exc)[:500], account=rt.account,
                                               next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
-                self._ledger.release(key)
+                self._ledger.ended(key)   # the lease's end released the order's holds
 
     async def _converge(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder) -> bool:
         row = run.row
@@ -187,7 +187,7 @@ class OrderMachine:
                     items = {**(items or {}), **await rt.heartland.items(action.skus, rt.settings.item_match)}
                     continue
                 if isinstance(action, LoadStock):
-                    await self._load_stock(rt, run, action.item_ids)
+                    await self._load_stock(rt, run, action.item_ids, mirror)
                     continue
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, order, mirror, action)
@@ -200,8 +200,10 @@ class OrderMachine:
                 if replanned is not None:
                     return await self._finish(run, DEAD, (replanned,), success=False, error=replanned.message,
                                               mirror=mirror, account=rt.account)
-                # Hold the routed units before the first await, so no other order routes to them.
-                self._ledger.reserve(key, routed_units(actions, mirror))
+                # Hold the routed units before the first request, so no other order routes to them.
+                # Another order (of any daemon) may have taken some since the read: plan again.
+                if not await self._ledger.reserve(rt.account, key, routed_units(actions, mirror), run.stock_read):
+                    continue
                 # A batch is journaled (perhaps ahead, with an earlier batch) before its first
                 # request; its mutations then run in order, their answers recorded later (sync/journal.py).
                 ids = await run.journal.begin(actions, mirror, planned.ahead)
@@ -217,14 +219,19 @@ class OrderMachine:
                                                           success=True, mirror=mirror, account=rt.account)
                             if isinstance(act, CompleteInvoice):
                                 # Heartland has less stock than it showed when we routed (sold elsewhere
-                                # meanwhile): the invoice stays open for staff rather than overselling.
-                                return await self._finish(run, WAITING_STOCK, (Reason("invoice_refused", _said(exc)),),
-                                                          success=True, mirror=mirror, account=rt.account)
+                                # meanwhile): rather than oversell, the invoice stays open and is reused,
+                                # completed by a later run once the stock is back (or by staff).
+                                return await self._finish(
+                                    run, WAITING_STOCK, (Reason("invoice_refused", (
+                                        f"invoice {act.invoice_id} kept open, to be completed when the stock "
+                                        f"is back; {_said(exc)}")),),
+                                    success=True, mirror=mirror, account=rt.account,
+                                    next_attempt_at=self._now() + draft_retry_delay(self._now() - run.row.first_event_at))
                         raise
                     finally:
                         self._observe_step(act.kind, time.perf_counter() - started)
                     if isinstance(act, SetStatus):
-                        self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
+                        await self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
             except HeartlandAmbiguous as exc:
                 log.warning("heartland_ambiguous", error=str(exc))
                 dirty = True
@@ -259,8 +266,11 @@ class OrderMachine:
             addresses = FoundCustomer(known.customer_id, await rt.heartland.customer_addresses(known.customer_id))
         return rebuild(reading, entries, known, addresses)
 
-    async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...]) -> None:
-        read = self._ledger.open_read(item_ids)
+    async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...], mirror: Mirror) -> None:
+        # The order's own holds become what its lines take in Heartland (a run that took over a
+        # killed daemon's order, or whose send failed after its hold, holds nothing it didn't route).
+        read = await self._ledger.open_read(rt.account, item_ids, (run.row.shop, run.row.order_id),
+                                            held_by_lines(mirror, self._dialect.status_pending))
         raw = await rt.heartland.stock(item_ids)
         run.stock_read = (raw, read)   # a newer read replaces an older one
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
+from kafka_helpers import create_topic
 from stack import start_sandbox
 
 
@@ -13,3 +15,11 @@ async def sandbox_url() -> AsyncIterator[str]:
     runner, url = await start_sandbox()
     yield url
     await runner.cleanup()
+
+
+@pytest.fixture
+async def topic(kafka_bootstrap) -> str:
+    """A fresh 4-partition topic for one test's daemons."""
+    name = f"orders-{uuid.uuid4().hex[:10]}"
+    await create_topic(kafka_bootstrap, name, partitions=4)
+    return name

@@ -6,7 +6,6 @@ import random
 import uuid
 from collections import Counter
 
-import pytest
 
 from daemon_proc import DaemonProcess, write_config
 from kafka_helpers import committed_offsets, create_topic, produce
@@ -17,12 +16,6 @@ def names(*batches: list) -> set[str]:
     """The Heartland order numbers (public ids) the given webhooks must end up as."""
     return {f"#{h.order_id}" for hooks in batches for h in hooks}
 
-
-@pytest.fixture
-async def topic(kafka_bootstrap) -> str:
-    name = f"orders-{uuid.uuid4().hex[:10]}"
-    await create_topic(kafka_bootstrap, name, partitions=4)
-    return name
 
 
 async def test_kill_9_at_random_moments_loses_and_duplicates_nothing(

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-
-import pytest
 
 from daemon_proc import DaemonProcess, write_config
-from kafka_helpers import create_topic, produce
+from kafka_helpers import produce
 from reliability_helpers import check_heartland, sandbox_state, settle, valid_orders
 
 LEASE_S = 60.0   # the default: waiting it out would take a minute
 
-
-@pytest.fixture
-async def topic(kafka_bootstrap) -> str:
-    name = f"orders-{uuid.uuid4().hex[:10]}"
-    await create_topic(kafka_bootstrap, name, partitions=4)
-    return name
 
 
 async def test_a_killed_daemon_restarted_as_the_same_instance_resumes_its_leased_orders_at_once(

@@ -5,18 +5,13 @@ import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from mortard.consume import topics
 from mortard.demo.shopify import Webhook
 
 
 async def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
+    await topics.create_topic(bootstrap, name, partitions)
 
 
 async def produce(bootstrap: str, topic: str, hooks: Sequence[Webhook]) -> None:
