@@ -26,7 +26,9 @@ from mortard.store.orders import OrderStore
 from mortard.store.reservations import StockHolds
 from mortard.store.shops import settings_overrides
 from mortard.store.stats import orders_by_state
-from mortard.sync.machine import OrderMachine, RetryPolicy, Scheduler, ShopRuntime
+from mortard.sync.failures import RetryPolicy
+from mortard.sync.machine import OrderMachine, ShopRuntime
+from mortard.sync.scheduler import Scheduler
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)

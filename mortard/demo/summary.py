@@ -16,19 +16,12 @@ import aiohttp
 import asyncpg
 
 from mortard.store import stats
+from mortard.sync.states import SyncState
 
-OUTCOMES: tuple[tuple[str, str], ...] = (
-    ("invoiced", "invoiced (done: stock taken, order closed in Heartland)"),
-    ("waiting_stock", "waiting for stock (open; some lines have no store with stock)"),
-    ("open", "open (distributed; staff invoice it: auto-invoice is off)"),
-    ("pending", "pending (left in Heartland as pending; a person decides)"),
-    ("cancelled", "cancelled"),
-    ("ignored", "ignored (not for Heartland)"),
-    ("dead", "dead (mortard can't sync it; a person must act)"),
-    ("failed", "failed (will retry)"),
-    ("creating", "still syncing"),
-    ("received", "received, waiting for the order itself"),
-)
+# In the order the summary lists them: done first, still moving last.
+OUTCOMES: tuple[tuple[str, str], ...] = tuple((s.value, s.sentence) for s in (
+    SyncState.INVOICED, SyncState.WAITING_STOCK, SyncState.OPEN, SyncState.PENDING, SyncState.CANCELLED,
+    SyncState.IGNORED, SyncState.DEAD, SyncState.FAILED, SyncState.CREATING, SyncState.RECEIVED))
 
 async def sandbox_json(http: aiohttp.ClientSession, url: str, **params: str) -> Any:
     async with http.get(url, params=params or None) as resp:

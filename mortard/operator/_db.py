@@ -12,10 +12,10 @@ from mortard.config import Config
 from mortard.store import order_lookup
 from mortard.store.db import Queryable, create_pool
 from mortard.store.order_lookup import OrderRecord
+from mortard.sync.states import SyncState
 
-# Every sync state the machine records (mortard.sync.plan), for validating `--state`.
-STATES = ("received", "creating", "open", "invoiced", "waiting_stock", "pending", "failed", "dead",
-          "cancelled", "ignored")
+# Every sync state the machine records, for validating `--state`.
+STATES = tuple(s.value for s in SyncState)
 
 
 def safe_url(url: str) -> str:

@@ -26,6 +26,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
 import mortard
+from mortard.sync.states import SyncState
 
 #: Shopify webhook topics mortard may see; anything else is counted as ``"other"``.
 KNOWN_TOPICS: frozenset[str] = frozenset(
@@ -54,19 +55,8 @@ KNOWN_TOPICS: frozenset[str] = frozenset(
     }
 )
 
-#: Sync states (DESIGN §2); `set_order_counts` publishes all of them, 0 when absent.
-ORDER_STATES: tuple[str, ...] = (
-    "received",
-    "creating",
-    "open",
-    "invoiced",
-    "waiting_stock",
-    "pending",
-    "failed",
-    "dead",
-    "cancelled",
-    "ignored",
-)
+#: Sync states (sync/states.py); `set_order_counts` publishes all of them, 0 when absent.
+ORDER_STATES: tuple[str, ...] = tuple(s.value for s in SyncState)
 
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 

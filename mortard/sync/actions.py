@@ -192,3 +192,16 @@ class Plan:
     @property
     def converged(self) -> bool:
         return not self.actions
+
+
+def _mutations() -> tuple[type[Action], ...]:
+    # From this module's names: `dataclass(slots=True)` makes a new class, so __subclasses__() would
+    # also list the discarded originals.
+    return tuple(c for c in globals().values()
+                 if isinstance(c, type) and issubclass(c, Action) and c is not Action and c.mutation)
+
+
+# Every kind of Heartland mutation. `apply` (mirror rules), `heartland.gateway` (requests) and
+# `operator.diff` (the operator's one-line text) each keep one entry per kind; their tests check that
+# none is missing.
+MUTATIONS: tuple[type[Action], ...] = _mutations()

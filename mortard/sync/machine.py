@@ -1,15 +1,13 @@
-"""The per-order state machine and the scheduler that runs many of them at once.
+"""The per-order driver: plan → execute → record, for one claimed order.
 
-For one claimed order: load → (re-read Heartland if the journal says so) → loop plan → execute →
-record, until the plan is empty; then record the state and release the lease. The scheduler runs
-orders from two sources: the fast path (an event just landed in the inbox) and a sweeper (retries
-whose time has come, leases a crashed daemon left behind), under a global bound served round-robin
-across Heartland accounts.
+For one claimed order: load → (re-read Heartland if the journal says so: sync/recovery.py) → loop
+plan → journal → send → record, until the plan is empty; then record the state and release the
+lease. What a failed call means for the order is `sync/failures.py`'s to decide; which orders run
+when is `sync/scheduler.py`'s.
 """
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,21 +17,20 @@ from typing import Any, Protocol
 import structlog
 
 from mortard.heartland.dialect import Dialect
-from mortard.heartland.errors import (
-    HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
-)
+from mortard.heartland.errors import HeartlandError
 from mortard.sync.actions import (
-    CompleteInvoice, CreateTicket, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
+    CreateTicket, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
 )
 from mortard.sync.batch import Batch, batch, routed_units
 from mortard.sync.errors import LeaseLost
 from mortard.sync.execute import execute
+from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decide, failure_of
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
-from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
+from mortard.sync.plan import DEAD, FAILED, PENDING, PlanInput, plan
 from mortard.sync.ports import FoundCustomer, HeartlandPort, JournalEntry
 from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
-from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, draft_retry_delay, held_by_lines
+from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, held_by_lines
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -67,19 +64,6 @@ class ShopRuntime:
     settings: ShopSettings
     account: str
     heartland: HeartlandPort     # mortard.heartland.gateway.HeartlandGateway
-
-
-@dataclass
-class RetryPolicy:
-    in_process: int = 3          # quick retries inside one run
-    base_s: float = 0.2
-    max_in_process_s: float = 2.0
-    max_attempts: int = 12       # then the order is dead
-    parked_base_s: float = 5.0
-    parked_max_s: float = 900.0
-
-    def park_delay(self, attempts: int, rng: Callable[[], float] = random.random) -> float:
-        return min(self.parked_max_s, self.parked_base_s * 2 ** min(attempts, 12)) * (0.5 + rng())
 
 
 @dataclass
@@ -163,6 +147,7 @@ class OrderMachine:
         dirty = row.mirror_dirty or row.open_journal > 0
         pinned: dict[int, str] = {}   # refund id -> its return ticket as journaled, not yet in Heartland
         for _ in range(MAX_STEPS):
+            sending: Any = None   # the mutation in flight, for the failure policy
             try:
                 catalog: Catalog = await rt.heartland.catalog(gateways)
                 if dirty:
@@ -209,50 +194,29 @@ class OrderMachine:
                 ids = await run.journal.begin(actions, mirror, planned.ahead)
                 for n, act in enumerate(actions):
                     started = time.perf_counter()
+                    sending = act
                     try:
                         mirror = await execute(rt.heartland, run.journal, self._dialect, mirror, act, ids[n])
-                    except HeartlandError as exc:
+                    except HeartlandError:
                         run.journal.unsent(ids[n + 1:])
-                        if isinstance(exc, HeartlandValidationError):
-                            if isinstance(act, SetStatus) and act.status == self._dialect.status_open:
-                                return await self._finish(run, PENDING, (Reason("heartland_refused_open", _said(exc)),),
-                                                          success=True, mirror=mirror, account=rt.account)
-                            if isinstance(act, CompleteInvoice):
-                                # Heartland has less stock than it showed when we routed (sold elsewhere
-                                # meanwhile): rather than oversell, the invoice stays open and is reused,
-                                # completed by a later run once the stock is back (or by staff).
-                                return await self._finish(
-                                    run, WAITING_STOCK, (Reason("invoice_refused", (
-                                        f"invoice {act.invoice_id} kept open, to be completed when the stock "
-                                        f"is back; {_said(exc)}")),),
-                                    success=True, mirror=mirror, account=rt.account,
-                                    next_attempt_at=self._now() + draft_retry_delay(self._now() - run.row.first_event_at))
                         raise
                     finally:
                         self._observe_step(act.kind, time.perf_counter() - started)
+                    sending = None
                     if isinstance(act, SetStatus):
                         await self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
-            except HeartlandAmbiguous as exc:
-                log.warning("heartland_ambiguous", error=str(exc))
-                dirty = True
-                quick_failures += 1
-            except (HeartlandValidationError, HeartlandPaymentError) as exc:
-                log.warning("heartland_refused", error=str(exc))
-                return await self._finish(run, DEAD, (Reason("heartland_refused", _said(exc)),),
-                                          success=False, error=str(exc), mirror=mirror, account=rt.account)
             except HeartlandError as exc:
-                if not exc.retryable and not isinstance(exc, HeartlandAmbiguous):
-                    return await self._finish(run, DEAD, (Reason("heartland_error", _said(exc)),),
-                                              success=False, error=str(exc), mirror=mirror, account=rt.account)
                 quick_failures += 1
-                retry_after = getattr(exc, "retry_after", None)
-                if quick_failures > self._retry.in_process or (retry_after or 0) > self._retry.max_in_process_s:
-                    return await self._park(run, exc, retry_after, mirror, rt.account)
-                await asyncio.sleep(min(self._retry.max_in_process_s,
-                                        retry_after or self._retry.base_s * 2 ** quick_failures * (0.5 + random.random())))
-                continue
-            if quick_failures > self._retry.in_process:
-                return await self._park(run, None, None, mirror, rt.account)
+                failure = failure_of(exc, sending, self._dialect.status_open)
+                log.warning("heartland_" + failure.kind, error=failure.error, step=failure.action)
+                decision = decide(failure, quick_failures=quick_failures, attempts=row.attempts, policy=self._retry,
+                                  waited=self._now() - row.first_event_at)
+                if isinstance(decision, Refresh):
+                    dirty = True
+                elif isinstance(decision, RetrySoon):
+                    await asyncio.sleep(decision.delay_s)
+                else:
+                    return await self._settle(run, decision, mirror, rt.account)
         return await self._finish(run, FAILED, (Reason("no_convergence", f"no convergence after {MAX_STEPS} steps"),),
                                   success=False, mirror=mirror, account=rt.account,
                                   next_attempt_at=self._now() + timedelta(minutes=10))
@@ -286,17 +250,13 @@ class OrderMachine:
                              shipping_address_id=matching_address(order.shipping_address, listed))
         return mirror
 
-    async def _park(self, run: _Run, exc: HeartlandError | None, retry_after: float | None, mirror: Mirror,
-                    account: str) -> bool:
-        attempts = run.row.attempts + 1
-        if attempts >= self._retry.max_attempts:
-            return await self._finish(run, DEAD, (Reason("retries_exhausted", f"gave up after {attempts} attempts: {exc}"),),
-                                      success=False, error=str(exc), mirror=mirror, account=account)
-        delay = max(retry_after or 0, self._retry.park_delay(attempts))
-        log.info("order_parked", retry_in_s=round(delay, 1), error=str(exc))
-        return await self._finish(run, FAILED, (Reason("heartland_unavailable", str(exc) if exc else "repeated failures"),),
-                                  success=False, error=str(exc) if exc else None, mirror=mirror, account=account,
-                                  next_attempt_at=self._now() + timedelta(seconds=delay))
+    async def _settle(self, run: _Run, decision: Settle, mirror: Mirror, account: str) -> bool:
+        """End the run as the failure policy decided."""
+        if decision.retry_in is not None:
+            log.info("order_parked", retry_in_s=round(decision.retry_in.total_seconds(), 1), error=decision.error)
+        return await self._finish(run, decision.state, (decision.reason,), success=decision.success,
+                                  error=decision.error, mirror=mirror, account=account,
+                                  next_attempt_at=None if decision.retry_in is None else self._now() + decision.retry_in)
 
     async def _finish(self, run: _Run, state: str, reasons: tuple[Reason, ...], *, success: bool,
                       error: str | None = None, mirror: Mirror | None = None, account: str | None = None,
@@ -337,100 +297,3 @@ def _replanned_return(actions: Sequence[Any], pinned: Mapping[int, str]) -> Reas
             return Reason("return_replanned", f"the return ticket {a.public_id} for refund {a.refund_id} "
                                               f"would differ from the one sent before a failure")
     return None
-
-
-def _said(exc: HeartlandError) -> str:
-    detail = "; ".join(f"{k}: {v}" for k, v in (exc.details or {}).items())
-    return f"Heartland said: {exc.message or exc.code or exc}" + (f" ({detail})" if detail else "")
-
-
-class Scheduler:
-    """Runs due orders: the fast path from the consumer and a sweeper for retries and lost leases."""
-
-    def __init__(self, machine: OrderMachine, store: OrderStore, account_of: Callable[[str], str], *,
-                 slots: Any, sweep_interval_s: float = 1.0, max_waiting: int = 5000) -> None:
-        self._machine = machine
-        self._store = store
-        self._account_of = account_of
-        self._slots = slots     # mortard.heartland.limits.FairSlots
-        self._sweep_interval = sweep_interval_s
-        self._max_waiting = max_waiting
-        self._active: set[tuple[str, int]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = asyncio.Event()
-        self._sweeper: asyncio.Task[None] | None = None
-        self.last_progress = time.monotonic()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._active)
-
-    def start(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="sync-sweeper")
-
-    def on_due(self, shop: str, order_id: int) -> None:
-        """Called by the consumer once an event is durable in the inbox."""
-        if self._stopping.is_set() or (shop, order_id) in self._active or len(self._active) >= self._max_waiting:
-            return  # already running (it will see the new event) or the sweeper will pick it up
-        self._spawn(shop, order_id, claimed=False)
-
-    def _spawn(self, shop: str, order_id: int, *, claimed: bool) -> None:
-        self._active.add((shop, order_id))
-        task = asyncio.create_task(self._run(shop, order_id, claimed))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, shop: str, order_id: int, claimed: bool) -> None:
-        try:
-            async with self._slots.slot(self._account_of(shop)):
-                if self._stopping.is_set():
-                    if claimed:
-                        await self._store.release(shop, order_id)
-                    return
-                row = None
-                if not claimed and (row := await self._store.claim_one(shop, order_id)) is None:
-                    return
-                again = True
-                while again and not self._stopping.is_set():
-                    again = await self._machine.run(shop, order_id, row)
-                    self.last_progress = time.monotonic()
-                    if again and (row := await self._store.claim_one(shop, order_id)) is None:
-                        break
-        except Exception:
-            log.exception("order_run_crashed", shop=shop, order_id=order_id)
-            try:
-                await self._store.release(shop, order_id)
-            except Exception:
-                log.exception("lease_release_failed", shop=shop, order_id=order_id)
-        finally:
-            self._active.discard((shop, order_id))
-
-    async def _sweep_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                room = self._max_waiting - len(self._active)
-                for shop, order_id in await self._store.claim_due(min(room, 200)):
-                    if (shop, order_id) in self._active:
-                        continue
-                    self._spawn(shop, order_id, claimed=True)
-            except Exception:
-                log.exception("sweep_failed")
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self._sweep_interval)
-            except asyncio.TimeoutError:
-                pass
-
-    async def drain(self, timeout: float) -> int:
-        """Stop taking orders; wait for those in flight. Returns how many were still running."""
-        self._stopping.set()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-        pending = list(self._tasks)
-        if pending:
-            done, still = await asyncio.wait(pending, timeout=timeout)
-            for t in still:
-                t.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
-            return len(still)
-        return 0

@@ -23,11 +23,13 @@ from mortard.sync.model import Catalog, Item, Mirror, Refund, ShopifyLine, Shopi
 from mortard.sync.money import CENT, ZERO, PriceGroup, unit_price_groups
 from mortard.sync.routing import LineDemand, allowed_locations, route
 from mortard.sync.settings import ShopSettings
+from mortard.sync.states import SyncState
 
-# Sync states recorded in Postgres.
+# Sync states recorded in Postgres (declared in sync/states.py).
 RECEIVED, CREATING, OPEN, INVOICED, WAITING_STOCK, PENDING = (
-    "received", "creating", "open", "invoiced", "waiting_stock", "pending")
-FAILED, DEAD, CANCELLED, IGNORED = "failed", "dead", "cancelled", "ignored"
+    SyncState.RECEIVED, SyncState.CREATING, SyncState.OPEN, SyncState.INVOICED, SyncState.WAITING_STOCK,
+    SyncState.PENDING)
+FAILED, DEAD, CANCELLED, IGNORED = SyncState.FAILED, SyncState.DEAD, SyncState.CANCELLED, SyncState.IGNORED
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,9 @@ async def test_a_daemon_killed_mid_race_for_scarce_stock_leaks_no_hold_and_nothi
     # On Tansu: noida-db never evicts a killed member, so its partitions would never move.
     topic = f"orders-{uuid.uuid4().hex[:10]}"
     await create_topic(tansu_bootstrap, topic, partitions=PARTITIONS)
-    await http.put(f"{sandbox_url}/_sandbox/faults", json={"global": {"latency_ms": 3}})
+    # Answers slow enough that a hold lasts a few hundred ms (routed → opened), so the test sees the
+    # victim holding stock even on a loaded machine.
+    await http.put(f"{sandbox_url}/_sandbox/faults", json={"global": {"latency_ms": 25}})
     async with http.put(f"{sandbox_url}/_sandbox/accounts/acme/inventory",
                         json=[{"item": "SKU-0050", "location": loc, "on_hand": qty} for loc, qty in SCARCE.items()]) as r:
         r.raise_for_status()
