@@ -242,12 +242,16 @@ async def test_two_daemons_one_killed_ends_like_the_fault_free_run(
 # on that route only), on a small set of orders that between them send every kind: a cancellation
 # of a partially invoiced order (the uninvoiced line goes to qty 0, which makes Heartland close the
 # order; then a return ticket takes the invoiced units back; found by bench/faults.py --seed 5,
-# order #110014), a split order with an edit and a refund, an order refunded in full after invoicing.
+# order #110014), a split order with an edit and a refund, an order refunded in full after invoicing,
+# an unpaid (pending) order edited and cancelled.
 EVERY_KIND = [
     OrderCase((("SKU-0201", 1), ("SKU-0203", 1), ("SKU-0217", 3)), ("cancel",), shipping=True),
     OrderCase((("SKU-0204", 2), ("SKU-0213", 1)), ("add_line", "refund_return"), shipping=True, discount=True),
     OrderCase((("SKU-0205", 1), ("SKU-0217", 1)), ("qty_up", "refund_shipping")),
     OrderCase((("SKU-0206", 2),), ("refund_full",), shipping=True),
+    # Unpaid, so pending in Heartland: the cancellation is a bare PUT status (found by the property
+    # test under MORTARD_LONG=1).
+    OrderCase((("SKU-0207", 1), ("SKU-0217", 1)), ("add_line", "cancel"), paid=False),
 ]
 WRITES = ["POST /api/customers", "POST /api/customers/{id}/addresses", "POST /api/sales/orders",
           "POST /api/sales/orders/{id}/lines", "PUT /api/sales/orders/{id}/lines/{line_id}",
