@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from mortard.demo.shopify import T0, LineSpec, OrderSpec, Webhook, order_payload, webhook
-from mortard.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from mortard.testing.shopify import T0, LineSpec, OrderSpec, Webhook, order_payload, webhook
+from mortard.testing import EmbeddedBroker, EmbeddedPostgres, free_port
 from mortard.store.db import migrate
 
 ROOT = Path(__file__).resolve().parents[1]

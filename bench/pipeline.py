@@ -31,7 +31,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _stack as S  # noqa: E402
-from mortard.embedded import free_port  # noqa: E402
+from mortard.testing import free_port  # noqa: E402
 
 FINAL = ("invoiced", "waiting_stock", "open", "pending", "dead", "cancelled", "ignored", "failed")
 

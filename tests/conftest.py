@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from mortard.embedded import EmbeddedBroker, EmbeddedPostgres
+from mortard.testing import EmbeddedBroker, EmbeddedPostgres
 from mortard.store.db import create_pool, migrate
 from stack import start_sandbox
 

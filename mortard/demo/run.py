@@ -35,7 +35,7 @@ from mortard.config import Config, config_from_dict
 from mortard.consume.topics import ensure_topics
 from mortard.demo.scenario import CatalogItem, Delivery, Scenario, ShopCatalog, build_scenario
 from mortard.demo.summary import gather, render, sandbox_json
-from mortard.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from mortard.testing import EmbeddedBroker, EmbeddedPostgres, free_port
 from mortard.ops import Metrics
 from mortard.sandbox import SANDBOX, create_app
 from mortard.store.stats import EXPLORE_QUERIES, intake_progress, orders_by_state, settled_counts

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from mortard.demo.shopify import T0, LineSpec, OrderSpec, order_payload, refund_payload
+from mortard.testing.shopify import T0, LineSpec, OrderSpec, order_payload, refund_payload
 
 CENT = Decimal("0.01")
 

@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from mortard.demo.shopify import LineSpec, OrderSpec, Webhook, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, Webhook, order_payload, webhook
 from stack import SHOP
 
 SETTLED = ("invoiced", "waiting_stock", "open", "pending", "dead", "cancelled", "ignored")

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from kafka_helpers import create_topic
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, refund_payload
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload
 from mortard.ingest.contract import CONSUMED_TOPICS
 from reliability_helpers import (
     Raw, as_raw, check_heartland, daemon_alive, dead_task_errors, produce_acked, sandbox_state, stop_quietly,

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from kafka_helpers import create_topic
-from mortard.embedded import EmbeddedBroker, EmbeddedPostgres
+from mortard.testing import EmbeddedBroker, EmbeddedPostgres
 from mortard.store.db import create_pool, migrate
 from reliability_helpers import (
     as_raw, check_heartland, daemon_alive, dead_task_errors, fetch_retrying, produce_acked, sandbox_state, settle,

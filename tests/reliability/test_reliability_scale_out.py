@@ -13,7 +13,7 @@ import pytest
 
 from daemon_proc import DaemonProcess, write_config
 from kafka_helpers import create_topic, produce
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
 from reliability_helpers import check_heartland, sandbox_state, settle
 from stack import SHOP
 

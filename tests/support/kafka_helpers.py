@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from mortard.consume import topics
-from mortard.demo.shopify import Webhook
+from mortard.testing.shopify import Webhook
 
 
 async def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from kafka_helpers import create_topic, produce
 from mortard.app import Daemon
 from mortard.config import Config, config_from_dict
-from mortard.demo.shopify import Webhook
+from mortard.testing.shopify import Webhook
 from mortard.sandbox import create_app
 
 SHOP = "acme-store.myshopify.com"

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mortard.embedded.kafka import EmbeddedBroker
+from mortard.testing.kafka import EmbeddedBroker
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 import kafka_helpers
 from mortard.config import Secret, ShopConfig
-from mortard.embedded.kafka import free_port
+from mortard.testing.kafka import free_port
 from mortard.ingest import KafkaSink, RecordSink, create_ingest_app, sign
 
 SHOP = "shop-a.myshopify.com"

@@ -16,7 +16,7 @@ from ingest_helpers import (
 )
 
 from mortard.config import Config, IngestConfig, KafkaConfig
-from mortard.embedded.kafka import free_port
+from mortard.testing.kafka import free_port
 from mortard.ingest import run_ingest
 
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from ingest_helpers import SHOP, create_topic, new_topic_name, order_body, read_topic, serve_ingest, webhook_headers
 
-from mortard.embedded.kafka import EmbeddedBroker
+from mortard.testing.kafka import EmbeddedBroker
 from mortard.ingest import RecordSink
 
 REQUESTS = 2_000

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload
 from mortard.store.orders import OrderStore
 from stack import SHOP, SHOP2
 

@@ -9,7 +9,7 @@ import aiohttp
 import asyncpg
 
 from mortard.app import heartland_account
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload
 from mortard.heartland import HeartlandClient
 from mortard.heartland.gateway import HeartlandGateway
 from mortard.store.orders import OrderStore

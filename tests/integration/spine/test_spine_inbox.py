@@ -12,7 +12,7 @@ import pytest
 from kafka_helpers import create_topic, produce, produce_raw, read_all
 from mortard.config import KafkaConfig
 from mortard.consume.consumer import InboxConsumer
-from mortard.demo.shopify import T0, LineSpec, OrderSpec, order_payload, refund_payload, webhook
+from mortard.testing.shopify import T0, LineSpec, OrderSpec, order_payload, refund_payload, webhook
 
 SHOP = "acme-store.myshopify.com"
 

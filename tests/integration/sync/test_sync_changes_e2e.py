@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from mortard.heartland.dialect import DEFAULT_DIALECT
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, refund_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload, webhook
 from stack import SHOP, Stack
 
 D = Decimal
@@ -209,7 +209,7 @@ async def test_a_long_sequence_with_duplicated_and_out_of_order_deliveries_ends_
     """create → partially invoiced → edit (line added) → refund of an invoiced unit → cancellation."""
     from datetime import timedelta
 
-    from mortard.demo.shopify import T0
+    from mortard.testing.shopify import T0
 
     stack = await make()
     await stock_everything(stack)

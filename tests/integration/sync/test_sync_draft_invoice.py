@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
 from mortard.sandbox import create_app
 from mortard.sync.reservations import DRAFT_RETRY_MAX, draft_retry_delay
 from stack import SHOP, make_stack

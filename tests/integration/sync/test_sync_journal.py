@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
 from mortard.sandbox import create_app
 from stack import SHOP, make_stack
 from values import ints_in

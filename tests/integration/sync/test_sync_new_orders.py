@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
 from stack import SHOP, Stack
 
 # Fixture locations of account acme: ONLINE (1, order source), S01 (2), S02 (3), S03 (4).

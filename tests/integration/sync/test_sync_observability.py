@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
 from stack import SHOP
 
 

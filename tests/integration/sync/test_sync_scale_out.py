@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from mortard.app import Daemon
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
 from stack import SHOP, Stack
 
 SCARCE = {"S01": 20, "S02": 15, "S03": 15}      # 50 units for 200 orders of one unit each

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, refund_payload
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload
 from mortard.heartland.dialect import DEFAULT_DIALECT as DIALECT
 from mortard.sync.actions import (
     Action, AddLine, AddPayment, AddTax, CompleteInvoice, CreateTicket, DeleteLine, FindCustomer, LoadItems,
@@ -338,7 +338,7 @@ def test_a_late_older_refund_gets_the_next_ticket_number_not_a_reused_one():
     hl = Heartland({(501, EAST): 9, (502, EAST): 9})
     hl.deliver(parse(order_payload(SPEC)))
     from datetime import timedelta
-    from mortard.demo.shopify import T0
+    from mortard.testing.shopify import T0
     r1 = refund_payload(SPEC, 9001, {"MUG": (1, "return")}, created_at=T0 + timedelta(hours=1))
     r2 = refund_payload(SPEC, 9002, {"TEE": (1, "return")}, created_at=T0 + timedelta(hours=2))
     hl.deliver(parse(order_payload(SPEC, refunds=[r2], quantities={"TEE": 1})))
@@ -407,7 +407,7 @@ def test_random_edits_and_refunds_keep_heartland_money_and_stock_equal_to_shopif
         before = order_payload(sp, refunds=list(refunds), quantities=dict(current))
         rid = 9500 + n
         from datetime import timedelta
-        from mortard.demo.shopify import T0
+        from mortard.testing.shopify import T0
         when = T0 + timedelta(hours=n + 1)
         if op[0] == "stock":
             for fake in (hl, twin):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mortard.demo.shopify import order_payload, refund_payload
+from mortard.testing.shopify import order_payload, refund_payload
 from mortard.heartland.dialect import DEFAULT_DIALECT as DIALECT
 from mortard.heartland.errors import HeartlandAmbiguous
 from mortard.sync.actions import Action

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, refund_payload
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload
 from mortard.sync.model import (
     HInvoice, HInvoiceLine, HLine, HPayment, HTicket, InvalidOrder, Mirror, ShopifyOrder,
 )

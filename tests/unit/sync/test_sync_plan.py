@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mortard.demo.shopify import LineSpec, OrderSpec, order_payload, refund_payload
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload
 from mortard.heartland.dialect import DEFAULT_DIALECT as DIALECT
 from mortard.sync.actions import (
     DeleteLine,

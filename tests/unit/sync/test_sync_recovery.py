@@ -11,7 +11,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mortard.demo.shopify import order_payload, refund_payload
+from mortard.testing.shopify import order_payload, refund_payload
 from mortard.sync.actions import CreateTicket
 from mortard.sync.journal import OK, SENT
 from mortard.sync.model import Mirror, plain

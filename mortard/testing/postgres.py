@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mortard.embedded.kafka import free_port
+from mortard.testing.kafka import free_port
 
 
 def system_pg_bin() -> Path | None:
