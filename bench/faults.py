@@ -44,7 +44,7 @@ import _stack as S  # noqa: E402
 from fault_scenarios import (SETTLED, TOKEN_ENV, build_phases, daemon_config, hooks_for, judge,  # noqa: E402
                              lane_fixture, random_cases, shop_of, to_toml, wanted)
 from heartland_compare import duplicates  # noqa: E402
-from mortard.embedded import free_port  # noqa: E402
+from mortard.testing import free_port  # noqa: E402
 
 
 class Sandbox(S.SandboxProc):

@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from mortard.demo.shopify import T0, LineSpec, OrderSpec, Webhook, order_payload, refund_payload, webhook
+from mortard.testing.shopify import T0, LineSpec, OrderSpec, Webhook, order_payload, refund_payload, webhook
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FIXTURE = ROOT / "mortard" / "sandbox" / "fixtures" / "default.json"
