@@ -163,6 +163,7 @@ class HeartlandClient:
             # authenticates by token): less work per request than passing them every time.
             self._session = aiohttp.ClientSession(headers=self._headers(), timeout=self._timeout,
                                                   cookie_jar=aiohttp.DummyCookieJar())
+        _no_silent_resend(self._session)
         per_request: dict[str, Any] = {} if self._owns_session else {"headers": self._headers(), "timeout": self._timeout}
         if body is not None:
             per_request["headers"] = {**per_request.get("headers", {}), **_JSON_BODY}
@@ -511,6 +512,17 @@ class HeartlandClient:
 
 # ---------------------------------------------------------------------------------------- helpers
 _INCLUDE_LINES = (("_include[]", "lines"),)
+
+
+def _no_silent_resend(session: aiohttp.ClientSession) -> None:
+    """aiohttp re-sends a PUT or DELETE by itself when a reused connection drops before the answer
+    (RFC 9112 allows it for idempotent methods). Heartland's are not safe to repeat: a `PUT status`
+    or `PUT qty` that was applied is refused the second time, and mortard would take that refusal for
+    the answer. A dropped write must surface as ambiguous, so recovery reads Heartland instead."""
+    if not hasattr(session, "_retry_connection"):
+        raise RuntimeError("this aiohttp has no switch for its automatic re-send of PUT/DELETE; "
+                           "mortard can't run on it safely")
+    session._retry_connection = False
 
 
 def _filters(*terms: Filter | None) -> list[tuple[str, str]]:

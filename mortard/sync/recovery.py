@@ -133,7 +133,9 @@ def _not_created(journal: Sequence[JournalEntry], known: Mirror, found: FoundCus
         for e in journal:
             if e.action != "add_address" or e.status in _NEVER_LANDED or e.heartland_id is not None:
                 continue
-            if e.request.get("customer_id") != known.customer_id:
+            asked = e.request.get("customer_id")
+            # A row written ahead of the customer's create names a stand-in id (< 0) until answered.
+            if asked != known.customer_id and not (isinstance(asked, int) and asked < 0):
                 continue
             ident = matching_address(_address(e.request.get("fields") or {}), listed)
             if ident is None:

@@ -13,11 +13,11 @@ import pytest
 from mortard.testing.shopify import order_payload, refund_payload
 from mortard.heartland.dialect import DEFAULT_DIALECT as DIALECT
 from mortard.heartland.errors import HeartlandAmbiguous
-from mortard.sync.actions import Action
+from mortard.sync.actions import Action, AddAddress
 from mortard.sync.apply import apply_result
 from mortard.sync.journal import AMBIGUOUS, RESOLVED, SENT
 from mortard.sync.machine import OrderMachine, ShopRuntime
-from mortard.sync.model import Mirror
+from mortard.sync.model import Address, Mirror
 from mortard.sync.ports import FoundCustomer, JournalEntry
 from mortard.store.orders import OrderRow
 from test_sync_changes import BIGGER, CATALOG, EAST, ITEMS, SETTINGS, SPEC
@@ -38,6 +38,7 @@ class Port:
     held: Mirror = field(default_factory=Mirror)
     next_id: int = 5000
     sent: list[Action] = field(default_factory=list)
+    addresses: list[tuple[int, Address]] = field(default_factory=list)
     dialect: Any = DIALECT
 
     async def catalog(self, payment_types):
@@ -53,7 +54,7 @@ class Port:
         return FoundCustomer(None)
 
     async def customer_addresses(self, customer_id):
-        return ()
+        return tuple(self.addresses)
 
     async def read_order(self, public_id, ticket_public_ids):
         if self.held.order_id is None:
@@ -72,6 +73,8 @@ class Port:
             self.next_id += 1
             new_id = self.next_id
         self.sent.append(action)
+        if isinstance(action, AddAddress):
+            self.addresses.append((new_id, Address(**action.fields)))
         self.held = apply_result(self.held, action, new_id, DIALECT)
         if action.kind in self.land_then_fail:
             self.land_then_fail.discard(action.kind)
@@ -145,7 +148,7 @@ def kinds(port: Port) -> list[str]:
     return [a.kind for a in port.sent]
 
 
-@pytest.mark.parametrize("kind", ["create_order", "add_line", "add_payment", "create_invoice",
+@pytest.mark.parametrize("kind", ["add_address", "create_order", "add_line", "add_payment", "create_invoice",
                                   "add_invoice_line", "complete_invoice"])
 async def test_a_write_that_landed_but_lost_its_answer_is_not_sent_again(kind):
     clean, faulty = Port(), Port(land_then_fail={kind})
