@@ -18,11 +18,10 @@ import time
 import uuid
 
 import asyncpg
-import pytest
 
 from daemon_proc import DaemonProcess
 from fault_scenarios import (Lane, OrderCase, build_phases, daemon_config, drive, judge, random_cases, sandbox_counts,
-                             sandbox_state, set_faults, start_lane_sandbox, sync_states, to_toml)
+                             sandbox_state, start_lane_sandbox, sync_states, to_toml)
 from kafka_helpers import create_topic
 from mortard.app import Daemon
 from mortard.config import config_from_dict
