@@ -168,7 +168,7 @@ class OrderMachine:
                 p = plan(inp)
                 if p.converged:
                     return await self._finish(run, p.state, p.reasons, success=True, mirror=mirror,
-                                              account=rt.account, next_attempt_at=self._recheck(run, p.state))
+                                              account=rt.account, next_attempt_at=self._recheck(run, p.state, mirror))
                 action = p.actions[0]
                 self._count(action.kind)
                 if isinstance(action, LoadItems):
@@ -230,15 +230,16 @@ class OrderMachine:
         if mirror.order_id is not None and mirror.status not in (None, self._dialect.status_pending):
             await self._ledger.release(key)
 
-    def _recheck(self, run: _Run, state: str) -> datetime | None:
-        """A line waits for stock while other orders' holds hid units from this run's read: those
-        runs may yet not need them (they fail, or Heartland counts them and the holds end), so look
-        again once their leases are surely over rather than leave it to staff."""
+    def _recheck(self, run: _Run, state: str, mirror: Mirror) -> datetime | None:
+        """A line waits for stock while other orders' holds hid units of its item from this run's
+        read: those runs may yet not need them (they fail, or Heartland counts them and the holds
+        end), so look again once their leases are surely over rather than leave it to staff."""
         if state != WAITING_STOCK or run.stock_read is None:
             return None
+        waiting = {h.item_id for h in mirror.lines if h.location_id is None and h.qty > h.qty_invoiced}
         raw, read = run.stock_read
         seen = self._ledger.view(raw, read)
-        if any(seen.get(unit, 0) < qty for unit, qty in raw.items()):
+        if any(seen.get(unit, 0) < qty for unit, qty in raw.items() if unit[0] in waiting):
             return self._now() + timedelta(seconds=self._store.lease_s * 2)
         return None
 

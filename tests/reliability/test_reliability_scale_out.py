@@ -82,14 +82,12 @@ async def test_a_daemon_killed_mid_race_for_scarce_stock_leaks_no_hold_and_nothi
         async def victim_holds() -> int:
             return await pool.fetchval("SELECT count(*) FROM stock_holds h JOIN orders o USING (shop, order_id) "
                                        "WHERE o.lease_owner = $1", owner)
-        async def victim_works() -> int:
-            return await pool.fetchval("SELECT count(*) FROM orders WHERE lease_owner = $1", owner)
-        # Best killed while it holds stock; but the others may route every unit before any of its
-        # orders gets that far, and then it dies with leased orders in hand instead.
-        try:
-            await wait_for(victim_holds, 10, "the victim to hold stock", every=0.002)
-        except AssertionError:
-            await wait_for(victim_works, 30, "the victim to work orders", every=0.002)
+        async def victim_busy() -> int:
+            # Killed holding stock if it is seen doing so; the others may route every unit before any
+            # of its orders gets that far, so failing that, killed with leased orders in hand.
+            return await victim_holds() or await pool.fetchval(
+                "SELECT count(*) FROM orders WHERE lease_owner = $1 AND sync_state IN ('received', 'creating')", owner)
+        await wait_for(victim_busy, 60, "the victim to work orders", every=0.002)
         victim.kill9()
         held_at_kill = await pool.fetchval("SELECT coalesce(sum(h.qty), 0) FROM stock_holds h "
                                            "JOIN orders o USING (shop, order_id) WHERE o.lease_owner = $1", owner)
