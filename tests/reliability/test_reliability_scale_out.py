@@ -63,7 +63,6 @@ async def test_a_daemon_killed_mid_race_for_scarce_stock_leaks_no_hold_and_nothi
         cfg.write_text(cfg.read_text().replace('level = "warning"', 'level = "info"'))
         logs.append(tmp_path / f"d{n}.log")
         procs.append(DaemonProcess(cfg, logs[-1]).start())
-    victim = procs[0]
     try:
         async def assigned() -> bool:
             if not all(last_logged(log, "daemon_ready") for log in logs):
@@ -74,20 +73,25 @@ async def test_a_daemon_killed_mid_race_for_scarce_stock_leaks_no_hold_and_nothi
             flat = [x for p in parts for x in p["partitions"]]   # type: ignore[index]
             return sorted(flat) == list(range(PARTITIONS))
         await wait_for(assigned, 60, "every daemon to be ready and own partitions")
-        owner = last_logged(logs[0], "daemon_ready")["owner"]   # type: ignore[index]
+        owners = [last_logged(log, "daemon_ready")["owner"] for log in logs]   # type: ignore[index]
         hooks = [webhook("orders/create", SHOP, order_payload(
             OrderSpec(2000 + i, 2000 + i, [LineSpec("SKU-0050", 1, Decimal("10.00"))]))) for i in range(200)]
         await produce(tansu_bootstrap, topic, hooks)
+        loop = asyncio.get_running_loop()
+        since = loop.time()
 
-        async def victim_holds() -> int:
-            return await pool.fetchval("SELECT count(*) FROM stock_holds h JOIN orders o USING (shop, order_id) "
-                                       "WHERE o.lease_owner = $1", owner)
-        async def victim_busy() -> int:
-            # Killed holding stock if it is seen doing so; the others may route every unit before any
-            # of its orders gets that far, so failing that, killed with leased orders in hand.
-            return await victim_holds() or await pool.fetchval(
-                "SELECT count(*) FROM orders WHERE lease_owner = $1 AND sync_state IN ('received', 'creating')", owner)
-        await wait_for(victim_busy, 60, "the victim to work orders", every=0.002)
+        async def busy_daemon() -> str | None:
+            """The daemon to kill: the first seen holding stock; failing that for a few seconds (the
+            others may route every unit first), the first seen with orders in hand."""
+            rows = await pool.fetch(
+                "SELECT o.lease_owner, count(h.order_id) AS holds FROM orders o "
+                "LEFT JOIN stock_holds h USING (shop, order_id) WHERE o.lease_owner = ANY($1::text[]) "
+                "GROUP BY 1 ORDER BY 2 DESC", owners)
+            if rows and (rows[0]["holds"] or loop.time() - since > 5):
+                return rows[0]["lease_owner"]
+            return None
+        owner = await wait_for(busy_daemon, 60, "a daemon to work orders", every=0.002)
+        victim = procs[owners.index(owner)]
         victim.kill9()
         held_at_kill = await pool.fetchval("SELECT coalesce(sum(h.qty), 0) FROM stock_holds h "
                                            "JOIN orders o USING (shop, order_id) WHERE o.lease_owner = $1", owner)
