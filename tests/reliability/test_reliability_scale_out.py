@@ -97,6 +97,14 @@ async def test_a_daemon_killed_mid_race_for_scarce_stock_leaks_no_hold_and_nothi
                                            "JOIN orders o USING (shop, order_id) WHERE o.lease_owner = $1", owner)
         leased_at_kill = await pool.fetchval("SELECT count(*) FROM orders WHERE lease_owner = $1", owner)
         rows = await settle(pool, 200, timeout=120)
+        # A line that waited while a killed daemon's holds still hid units is looked at again once
+        # their leases are over (machine._recheck): let those looks happen before judging.
+        deadline = loop.time() + 60
+        while loop.time() < deadline and await pool.fetchval(
+                "SELECT count(*) FROM orders WHERE next_attempt_at IS NOT NULL OR due_seq > done_seq "
+                "OR lease_owner IS NOT NULL"):
+            await asyncio.sleep(0.2)
+        rows = await settle(pool, 200, timeout=60)
     finally:
         for p in procs:
             p.stop()
