@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "support"))
 
 import _stack as S  # noqa: E402
-from fault_scenarios import (SETTLED, TOKEN_ENV, build_phases, daemon_config, hooks_for, judge,  # noqa: E402
+from fault_scenarios import (SETTLED, TOKEN_ENV, build_phases, daemon_config, described_states, hooks_for, judge,  # noqa: E402
                              lane_fixture, random_cases, shop_of, to_toml, wanted)
 from heartland_compare import duplicates  # noqa: E402
 from mortard.testing import free_port  # noqa: E402
@@ -223,17 +223,8 @@ async def wait_settled_all(pool: asyncpg.Pool, shops: list[str], events: int, or
 
 
 async def sync_states_of(pool: asyncpg.Pool, shop: str) -> dict[str, str]:
-    rows = await pool.fetch("SELECT order_name, sync_state, pending_reasons FROM orders WHERE shop = $1", shop)
-    out = {}
-    for r in rows:
-        reasons = r["pending_reasons"]
-        reasons = json.loads(reasons) if isinstance(reasons, str) else reasons or []
-        codes = sorted({x.get("code") for x in reasons if isinstance(x, dict)})
-        out[r["order_name"]] = r["sync_state"] + (f" {codes}" if codes else "")
-        if r["sync_state"] in ("dead", "failed"):
-            said = "; ".join(str(x.get("message"))[:300] for x in reasons if isinstance(x, dict))
-            out[r["order_name"]] += f": {said}"
-    return out
+    return described_states(await pool.fetch(
+        "SELECT order_name, sync_state, pending_reasons FROM orders WHERE shop = $1", shop))
 
 
 def main() -> None:

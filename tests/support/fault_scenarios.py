@@ -335,6 +335,11 @@ async def sync_states(lane: Lane) -> dict[str, str]:
     """public id -> mortard's sync state (with pending reasons), for the lane's orders."""
     rows = await _fetch(lane.pool, "SELECT order_name, sync_state, pending_reasons FROM orders WHERE shop = $1 "
                                    "AND order_id = ANY($2::bigint[])", lane.shop, list(lane.orders))
+    return described_states(rows)
+
+
+def described_states(rows: Any) -> dict[str, str]:
+    """Order rows (order_name, sync_state, pending_reasons) as public id -> state with its reasons."""
     out = {}
     for r in rows:
         reasons = r["pending_reasons"]
