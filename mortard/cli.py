@@ -84,6 +84,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args)
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    if args.verb == "hash-password":
+        from mortard.console.cli import hash_password_command
+        return hash_password_command()
+    from mortard.console.app import serve
+    cfg = _config(args)
+    _logging(args, cfg)
+    asyncio.run(serve(cfg))
+    return 0
+
+
 def _ops(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from mortard import operator
@@ -110,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("ingest", cmd_ingest, "run the Shopify webhook receiver that produces to Kafka")
     sb = add("sandbox", cmd_sandbox, "run the local Heartland Retail API sandbox", config=False)
     sb.add_argument("rest", nargs=argparse.REMAINDER, help="sandbox options (--host, --port, --fixture, --faults)")
+    console = add("console", cmd_console, "serve the web console (overview, queues, orders, actions) on its own port")
+    console.add_argument("verb", nargs="?", default="serve", choices=("serve", "hash-password"),
+                         help="serve (default), or hash-password: print a password hash for [console.users]")
     demo = add("demo", cmd_demo, "run the whole system on embedded servers and play a Shopify day through it",
                config=False)
     demo.add_argument("--orders", type=int, default=60, help="orders to play (default 60)")

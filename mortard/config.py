@@ -117,6 +117,32 @@ class ShopConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    # "viewer" reads; "operator" also acts (retry, resolve, replay).
+    role: Literal["viewer", "operator"]
+    # `mortard console hash-password` makes it (scrypt; mortard/console/auth.py). Never the password.
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """`mortard console`: the web console for the people who run the shop (mortard/console/)."""
+    host: str = "127.0.0.1"
+    port: int = 9470
+    # Signs session cookies; from the environment or a file. Unset: a random key per start (sessions
+    # end when the console restarts).
+    session_secret_env: str = ""
+    session_secret_file: str = ""
+    session_ttl_s: int = 8 * 3600
+    # Mark cookies Secure (and send HSTS): on when the console is served over HTTPS (a proxy in front).
+    cookie_secure: bool = False
+    # Failed logins per user and per client address within the window before logins are refused.
+    login_max_failures: int = 5
+    login_window_s: int = 300
+    users: dict[str, ConsoleUser] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
@@ -127,6 +153,8 @@ class Config:
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
     shops: dict[str, ShopConfig] = field(default_factory=dict)
     database_password: Secret | None = None
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    console_session_secret: Secret | None = None
 
     def account_for(self, shop: str) -> AccountConfig:
         return self.accounts[self.shops[shop].heartland_account]
@@ -152,7 +180,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 def config_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     data = dict(data)
-    known = {"database", "kafka", "daemon", "ingest", "logging", "heartland", "shops"}
+    known = {"database", "kafka", "daemon", "ingest", "logging", "heartland", "shops", "console"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown config section [{key}]: expected one of {', '.join(sorted(known))}")
@@ -163,6 +191,7 @@ def config_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = No
     accounts = {name: _account(name, raw, env) for name, raw in _table(heartland, "accounts", "heartland").items()}
     shops = {domain: _shop(domain, raw, env, accounts) for domain, raw in _table(data, "shops", "").items()}
     db = build(DatabaseConfig, data.get("database") or {}, "database")
+    console = build(ConsoleConfig, data.get("console") or {}, "console")
     return Config(
         database=db,
         kafka=build(KafkaConfig, data.get("kafka") or {}, "kafka"),
@@ -173,6 +202,9 @@ def config_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = No
         accounts=accounts,
         shops=shops,
         database_password=_secret(db.password_env, db.password_file, env, "database.password", required=False),
+        console=console,
+        console_session_secret=_secret(console.session_secret_env, console.session_secret_file, env,
+                                       "console.session_secret", required=False),
     )
 
 

@@ -131,6 +131,12 @@ async def _produce(cfg: Config, db: Queryable, rows: Sequence[ClaimedLetter]) ->
     return sent
 
 
+async def send_claimed(cfg: Config, db: Queryable, rows: Sequence[ClaimedLetter]) -> list[dict[str, Any]]:
+    """Send dead letters `claim_for_replay` stamped back to the topic (the console's replay); a failed
+    send puts their stamps back and raises UserError."""
+    return await _produce(cfg, db, rows)
+
+
 def _report(args: argparse.Namespace, sent: list[dict[str, Any]], remaining: int, topic: str,
             empty: str | None) -> int:
     if getattr(args, "json", False):
@@ -147,4 +153,4 @@ def _report(args: argparse.Namespace, sent: list[dict[str, Any]], remaining: int
     return 0
 
 
-__all__ = ["dlq_list", "dlq_replay", "decode_headers"]
+__all__ = ["dlq_list", "dlq_replay", "decode_headers", "send_claimed"]

@@ -27,7 +27,7 @@ WITH old AS (
 ), h AS (
     INSERT INTO order_history (shop, order_id, kind, from_state, to_state, detail)
     SELECT $1, $2, CASE WHEN old.sync_state = 'dead' THEN 'state' ELSE 'note' END, old.sync_state, upd.sync_state,
-           '{"action": "operator_retry"}'::jsonb
+           $3::jsonb
     FROM old, upd
 )
 SELECT old.sync_state AS from_state, upd.* FROM old, upd
@@ -46,9 +46,11 @@ class RetryOutcome:
     leased: bool                 # a daemon holds a live lease on it now
 
 
-async def retry_now(db: Queryable, shop: str, order_id: int) -> RetryOutcome | None:
-    """Make the order due now; None if there is no such order (deleted meanwhile)."""
-    r = await db.fetchrow(_RETRY, shop, order_id)
+async def retry_now(db: Queryable, shop: str, order_id: int, by: str | None = None) -> RetryOutcome | None:
+    """Make the order due now; None if there is no such order (deleted meanwhile). `by`: who asked
+    (the console's user), kept in the history note."""
+    detail = {"action": "operator_retry", **({"by": by} if by else {})}
+    r = await db.fetchrow(_RETRY, shop, order_id, detail)
     if r is None:
         return None
     return RetryOutcome(r["from_state"], r["sync_state"], r["due_seq"], r["done_seq"], r["next_attempt_at"],
