@@ -122,15 +122,18 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> None:
                              command_timeout=cfg.database.command_timeout)
     runner = web.AppRunner(build_app(cfg, pool), access_log=None)
     await runner.setup()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
+    stop = stop or asyncio.Event()
     try:
         site = web.TCPSite(runner, c.host, c.port)
         await site.start()
         log.info("console_listening", url=f"http://{c.host}:{c.port}/", users=len(c.users))
-        stop = stop or asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in signals:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
         await runner.cleanup()
         await pool.close()
