@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import shutil
 import signal
 import sys
@@ -80,6 +81,9 @@ class DemoStack:
     daemon: Daemon | None = None
     pool: asyncpg.Pool | None = None
     http: aiohttp.ClientSession | None = None
+    console_runner: web.AppRunner | None = None
+    console_url: str = ""
+    console_password: str = ""       # made for this run: the demo prints it with the console's address
 
     @property
     def postgres_url(self) -> str:
@@ -98,6 +102,8 @@ class DemoStack:
     async def stop(self) -> None:
         """Stop in reverse order of dependence; every step runs even if an earlier one fails."""
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        if self.console_runner is not None:
+            steps.append(("console", self.console_runner.cleanup))
         if self.ingest_task is not None:
             steps.append(("ingest", self._stop_ingest))
         if self.daemon is not None:
@@ -113,7 +119,7 @@ class DemoStack:
                 await asyncio.wait_for(asyncio.shield(step()), 20)
             except Exception as exc:  # noqa: BLE001 - keep stopping the rest
                 print(f"mortard demo: stopping {name} failed: {exc!r}", file=sys.stderr)
-        self.ingest_task = self.daemon = self.pool = self.http = self.sandbox_runner = None
+        self.ingest_task = self.daemon = self.pool = self.http = self.sandbox_runner = self.console_runner = None
         self.stop_processes()
 
     async def _stop_ingest(self) -> None:
@@ -173,7 +179,8 @@ async def start_sandbox(stack: DemoStack) -> None:
     stack.sandbox_url = f"http://127.0.0.1:{port}"
 
 
-def demo_config(*, db_url: str, bootstrap: str, sandbox_url: str, ingest_port: int) -> Config:
+def demo_config(*, db_url: str, bootstrap: str, sandbox_url: str, ingest_port: int, console_port: int = 0,
+                console_password_hash: str = "") -> Config:
     env = {f"DEMO_{s.account.upper()}_TOKEN": f"sandbox-token-{s.account}" for s in SHOPS}
     env |= {f"DEMO_{s.account.upper()}_WEBHOOK_SECRET": s.secret for s in SHOPS}
     account = {"rate_per_second": 200.0, "burst": 100, "max_concurrency": 16, "request_timeout_s": 10.0}
@@ -191,7 +198,25 @@ def demo_config(*, db_url: str, bootstrap: str, sandbox_url: str, ingest_port: i
                              "webhook_secret_env": f"DEMO_{s.account.upper()}_WEBHOOK_SECRET",
                              "settings": {"auto_invoice": s.auto_invoice, "source_location": SOURCE_LOCATION}}
                   for s in SHOPS},
+        "console": {"host": "127.0.0.1", "port": console_port, "users": {
+            DEMO_CONSOLE_USER: {"role": "operator", "password_hash": console_password_hash}}
+            if console_password_hash else {}},
     }, env=env)
+
+
+DEMO_CONSOLE_USER = "demo"
+
+
+async def start_console(stack: DemoStack) -> None:
+    """The web console (mortard/console/) on its own loopback port, over the demo's Postgres."""
+    from mortard.console.app import build_app
+    assert stack.config is not None and stack.pool is not None
+    runner = web.AppRunner(build_app(stack.config, stack.pool), access_log=None)
+    await runner.setup()
+    stack.console_runner = runner
+    site = web.TCPSite(runner, stack.config.console.host, stack.config.console.port)
+    await site.start()
+    stack.console_url = f"http://{stack.config.console.host}:{stack.config.console.port}/"
 
 
 async def start_stack(data_dir: Path, say: Callable[[str], None]) -> DemoStack:
@@ -206,8 +231,11 @@ async def start_stack(data_dir: Path, say: Callable[[str], None]) -> DemoStack:
         await start_sandbox(stack)
         stack.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         ingest_port = free_port()
+        from mortard.console.auth import hash_password
+        stack.console_password = secrets.token_urlsafe(12)
         stack.config = cfg = demo_config(db_url=stack.postgres_url, bootstrap=stack.broker.bootstrap,
-                                         sandbox_url=stack.sandbox_url, ingest_port=ingest_port)
+                                         sandbox_url=stack.sandbox_url, ingest_port=ingest_port,
+                                         console_port=free_port(), console_password_hash=hash_password(stack.console_password))
         await ensure_topics(cfg.kafka.bootstrap, {cfg.kafka.topic: PARTITIONS, cfg.kafka.dead_letter_topic: 1})
         say("starting the daemon and the webhook endpoint")
         stack.daemon = Daemon(cfg)
@@ -217,7 +245,8 @@ async def start_stack(data_dir: Path, say: Callable[[str], None]) -> DemoStack:
         stack.ingest_task = asyncio.create_task(
             run_ingest(cfg, metrics=stack.ingest_metrics, stop=stack.ingest_stop), name="demo-ingest")
         await _wait_ingest_ready(stack)
-        stack.pool = await create_pool(stack.postgres_url, min_size=1, max_size=3)
+        stack.pool = await create_pool(stack.postgres_url, min_size=1, max_size=4)
+        await start_console(stack)
         return stack
     except BaseException:
         await stack.stop()
@@ -464,6 +493,7 @@ async def run_demo(orders: int = 60, rate: float = 30.0, data_dir: str | Path = 
             "sandbox_url": stack.sandbox_url, "metrics_url": stack.metrics_url,
             "ingest_url": stack.webhook_url, "ingest_metrics_url": f"{stack.ingest_url}/metrics",
             "data_dir": str(stack.data_dir), "kept": keep,
+            "console_url": stack.console_url, "console_login": f"{DEMO_CONSOLE_USER} / {stack.console_password}",
         }
         summary = await gather(
             stack.pool, stack.http, stack.sandbox_url, stock_before=state_before,

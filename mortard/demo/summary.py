@@ -245,6 +245,8 @@ def render(s: Mapping[str, Any]) -> str:
             "(Authorization: Bearer sandbox-token-acme)")
         add(f"  Metrics:    {ex['metrics_url']}   (ingest: {ex['ingest_metrics_url']})")
         add(f"  Webhooks:   POST {ex['ingest_url']}")
+        if ex.get("console_url"):
+            add(f"  Console:    {ex['console_url']}   (log in as {ex['console_login']})")
         if ex.get("kept"):
             add("  The stack keeps running; press Ctrl-C to stop it.")
         else:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from mortard.demo.run import DemoStack, run_demo
@@ -34,6 +35,23 @@ def _fixture_stock() -> dict[str, dict[str, int]]:
         for row in acc.get("inventory", []):
             locs[row["location"]] += row["on_hand"]
     return out
+
+
+async def _console_shows(stack: DemoStack, summary: dict[str, Any], by_state: dict[str, int]) -> None:
+    import re
+    ex = summary["explore"]
+    assert ex["console_url"] == stack.console_url and stack.console_password in ex["console_login"]
+    assert f"Console:    {stack.console_url}" in render(summary)
+    user, password = ex["console_login"].split(" / ")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(stack.console_url + "login") as r:
+            token = re.search(r'name="csrf" value="([^"]+)"', await r.text()).group(1)
+        async with http.post(stack.console_url + "login",
+                             data={"csrf": token, "username": user, "password": password}) as r:
+            assert r.status == 200 and str(r.url) == stack.console_url
+            page = await r.text()
+    pending = re.search(r"<strong>(\d+)</strong> pending orders", page)
+    assert pending is not None and int(pending.group(1)) == by_state.get("pending", 0)
 
 
 async def test_the_demo_summary_agrees_with_postgres_and_the_sandbox(tmp_path: Path) -> None:
@@ -59,6 +77,9 @@ async def test_the_demo_summary_agrees_with_postgres_and_the_sandbox(tmp_path: P
         pending = Counter(reason["code"] for r in await pool.fetch(
             "SELECT pending_reasons FROM orders WHERE sync_state = 'pending'") for reason in r["pending_reasons"])
         assert summary["orders"]["reasons"].get("pending", {}) == dict(pending)
+
+        # The console runs beside it, and its login (printed in the summary) works.
+        await _console_shows(stack, summary, by_state)
 
         # Heartland documents are the sandbox's, and mortard recorded the ones it created.
         state = await sandbox_json(stack.http, f"{stack.sandbox_url}/_sandbox/state")
