@@ -192,6 +192,26 @@ def side_by_side(row: Any) -> dict[str, Any]:
             "heartland_payments": [(p.payment_type_id, p.amount) for p in mirror.payments]}
 
 
+_NOTE_TEXTS = {
+    "operator_retry": lambda d: f"retry asked by {d.get('by') or 'a shell command'}",
+    store.RESOLVE_ACTION: lambda d: f"resolved by {d.get('by')}: {d.get('note')}",
+}
+
+
+def with_notes(rows: list[tuple[datetime, str, str]], notes: list[dict[str, Any]]) -> list[tuple[datetime, str, str]]:
+    """The timeline with operators' notes said in words (who did what), in time order."""
+    from mortard.operator.render import cell
+    out = list(rows)
+    for h in notes:
+        detail = h["detail"] or {}
+        said = _NOTE_TEXTS.get(str(detail.get("action")))
+        text = said(detail) if said else cell(detail)
+        if h["to_state"]:
+            text += f" (state {h['to_state']})"
+        out.append((h["at"], "note", text))
+    return sorted(out, key=lambda r: r[0])
+
+
 async def order_page(request: web.Request) -> web.Response:
     from mortard.console.actions import ORDER_ACTIONS
     st: ConsoleState = request.app[STATE]
@@ -202,7 +222,8 @@ async def order_page(request: web.Request) -> web.Response:
     journal = [asdict(j) for j in recorded.journal]
     documents = [asdict(d) for d in recorded.documents]
     history = [asdict(h) for h in recorded.history]
-    rows = timeline(events, journal, documents, history, names)
+    rows = with_notes(timeline(events, journal, documents, [h for h in history if h["kind"] != "note"], names),
+                      [h for h in history if h["kind"] == "note"])
     account = st.cfg.accounts.get(row.heartland_account or "") if row.heartland_account else None
     base = account.resolved_base_url if account else None
     resolution = await store.resolution(st.pool, row.shop, row.order_id)
