@@ -1,336 +1,21 @@
-"""The values the sync core reasons about: the Shopify order, and Heartland as mortard knows it.
-
-`ShopifyOrder.parse` turns the stored snapshot (plus refunds and transactions merged from their own
-events) into typed values, raising `InvalidOrder` with a sentence a person can act on. `Mirror` is
-Heartland's side: what mortard created and last saw, serialisable to the `orders.mirror` column and
-rebuildable from Heartland reads after an ambiguous failure.
+"""Shopify's order JSON (the snapshot, plus refunds and transactions merged from their own events) into
+`ShopifyOrder`: every amount read in the shop's currency, every gap or oddity an `InvalidOrder` or a
+sentence in `money_problems`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping
 
+from mortard.sync.model.shopify import (
+    Address, Customer, InvalidOrder, Payment, Refund, RefundLine, ShopifyLine, ShopifyOrder,
+)
+from mortard.sync.model.values import evolve
 from mortard.sync.money import CENT, to_money
 
 
-class InvalidOrder(ValueError):
-    """The Shopify payload can't be synced as it is (a person must look); the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    first_name: str
-    last_name: str
-    line_1: str
-    line_2: str
-    city: str
-    state: str
-    postal_code: str
-    country: str
-    phone: str
-
-    def as_heartland(self) -> dict[str, str]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class ShopifyLine:
-    id: int
-    sku: str
-    title: str
-    quantity: int           # originally ordered
-    current_quantity: int   # ordered minus removed and refunded
-    price: Decimal          # unit price before discounts
-    discount: Decimal       # all discount allocations on the line, for the whole original quantity
-    tax: Decimal
-    location_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RefundLine:
-    line_id: int
-    quantity: int
-    restock_type: str       # cancel | return | no_restock | legacy_restock
-    subtotal: Decimal
-    tax: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Refund:
-    id: int
-    created_at: datetime | None
-    lines: tuple[RefundLine, ...]
-    amount: Decimal          # money refunded by successful refund transactions
-    gateway: str
-    shipping: Decimal        # shipping refunded, before its tax
-    discrepancy: Decimal     # other adjustments (refund_discrepancy and the like)
-    shipping_tax: Decimal = Decimal("0.00")   # tax refunded with the shipping
-    # Whether the order snapshot already reflects this refund (it lists it in `refunds`). A refund that
-    # only came as refunds/create is newer than the snapshot: its lines and tax are not yet out of the
-    # snapshot's current_* figures.
-    in_snapshot: bool = True
-
-    @property
-    def tax(self) -> Decimal:
-        """All tax this refund gives back: its lines' and its shipping's."""
-        return sum((rl.tax for rl in self.lines), self.shipping_tax)
-
-    @staticmethod
-    def parse(payload: Mapping[str, Any], currency: str) -> tuple[Refund, tuple[str, ...]]:
-        """A refunds/create payload on its own (the shop's currency given): the refund, and what of its
-        money exists only in another currency."""
-        problems: list[str] = []
-        try:
-            return _parse_refund(payload, currency, problems), tuple(problems)
-        except InvalidOrder:
-            raise
-        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
-            raise InvalidOrder(f"refund payload is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class Payment:
-    gateway: str
-    amount: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    email: str
-    phone: str
-    first_name: str
-    last_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShopifyOrder:
-    id: int
-    name: str
-    currency: str            # the shop's currency: every amount below is in it
-    updated_at: datetime | None
-    test: bool
-    cancelled: bool
-    tags: tuple[str, ...]
-    note_attributes: dict[str, str]
-    customer: Customer
-    billing_address: Address | None
-    shipping_address: Address | None
-    location_id: int | None
-    lines: tuple[ShopifyLine, ...]
-    taxes_included: bool
-    total_price: Decimal
-    # current_*: after every refund known, including those newer than the snapshot (see Refund.in_snapshot).
-    current_total_price: Decimal
-    current_total_tax: Decimal
-    shipping: Decimal        # current shipping charge (after shipping discounts)
-    payments: tuple[Payment, ...]   # money received, by gateway, before refunds
-    refunds: tuple[Refund, ...]     # oldest first
-    presentment_currency: str = ""  # the buyer's currency (transactions are in it)
-    # Money Shopify sent only in another currency than the shop's, one sentence each: such an order can't
-    # be balanced in the shop's currency, and waits for a person (never a sum of mixed currencies).
-    money_problems: tuple[str, ...] = ()
-
-    @property
-    def refunded(self) -> Decimal:
-        return sum((r.amount for r in self.refunds), Decimal("0.00"))
-
-    @staticmethod
-    def parse(snapshot: Mapping[str, Any], refunds: Mapping[str, Any] | None = None,
-              transactions: Mapping[str, Any] | None = None) -> ShopifyOrder:
-        try:
-            return _parse_order(snapshot, refunds or {}, transactions or {})
-        except InvalidOrder:
-            raise
-        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
-            raise InvalidOrder(f"order payload is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
-
-
-# -- Heartland side ------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class HLine:
-    id: int
-    shopify_line_id: int
-    item_id: int
-    qty: int
-    unit_price: Decimal
-    original_price: Decimal
-    location_id: int | None = None
-    qty_invoiced: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class HPayment:
-    id: int
-    amount: Decimal
-    payment_type_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class HInvoiceLine:
-    id: int
-    order_line_id: int
-    qty: int
-
-
-@dataclass(frozen=True, slots=True)
-class HInvoice:
-    id: int
-    location_id: int
-    lines: tuple[HInvoiceLine, ...] = ()
-    completed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class HTicket:
-    """A ticket mortard made: a return (`refund_id`, public id `-R<n>`) or a sale of units Shopify added
-    to a closed order (`sold`: (Shopify line id, qty) pairs, public id `-S<n>`)."""
-
-    id: int
-    public_id: str
-    refund_id: int | None
-    total: Decimal
-    sold: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def is_sale(self) -> bool:
-        return bool(self.sold)
-
-    def sold_units(self, shopify_line_id: int) -> int:
-        return sum(q for line_id, q in self.sold if line_id == shopify_line_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Mirror:
-    """What mortard knows Heartland holds for one order."""
-
-    customer_searched: bool = False
-    customer_id: int | None = None
-    billing_address_id: int | None = None
-    shipping_address_id: int | None = None
-    order_id: int | None = None
-    status: str | None = None
-    lines: tuple[HLine, ...] = ()
-    tax_total: Decimal = Decimal("0.00")
-    shipping_charge: Decimal = Decimal("0.00")
-    payments: tuple[HPayment, ...] = ()
-    invoices: tuple[HInvoice, ...] = ()
-    tickets: tuple[HTicket, ...] = ()
-
-    @property
-    def payments_total(self) -> Decimal:
-        return sum((p.amount for p in self.payments), Decimal("0.00"))
-
-    @property
-    def lines_total(self) -> Decimal:
-        return sum((ln.unit_price * ln.qty for ln in self.lines), Decimal("0.00"))
-
-    @property
-    def order_total(self) -> Decimal:
-        return (self.lines_total + self.tax_total + self.shipping_charge).quantize(CENT)
-
-    def sold_for(self, shopify_line_id: int) -> int:
-        """Units of a Shopify line sold on sale tickets (added after the order closed)."""
-        return sum(t.sold_units(shopify_line_id) for t in self.tickets)
-
-    @property
-    def return_tickets(self) -> tuple[HTicket, ...]:
-        return tuple(t for t in self.tickets if not t.is_sale)
-
-    @property
-    def sale_tickets(self) -> tuple[HTicket, ...]:
-        return tuple(t for t in self.tickets if t.is_sale)
-
-    def lines_for(self, shopify_line_id: int) -> tuple[HLine, ...]:
-        return tuple(ln for ln in self.lines if ln.shopify_line_id == shopify_line_id)
-
-    def replace_line(self, line: HLine) -> Mirror:
-        return evolve(self, lines=tuple(line if ln.id == line.id else ln for ln in self.lines))
-
-    def replace_invoice(self, invoice: HInvoice) -> Mirror:
-        return evolve(self, invoices=tuple(invoice if i.id == invoice.id else i for i in self.invoices))
-
-    def to_json(self) -> dict[str, Any]:
-        return plain(self)
-
-    @staticmethod
-    def from_json(data: Mapping[str, Any] | None) -> Mirror:
-        if not data:
-            return Mirror()
-        d = dict(data)
-        return Mirror(
-            customer_searched=bool(d.get("customer_searched")),
-            customer_id=d.get("customer_id"),
-            billing_address_id=d.get("billing_address_id"),
-            shipping_address_id=d.get("shipping_address_id"),
-            order_id=d.get("order_id"),
-            status=d.get("status"),
-            lines=tuple(HLine(**_decimals(ln, "unit_price", "original_price")) for ln in d.get("lines", ())),
-            tax_total=Decimal(str(d.get("tax_total", "0.00"))),
-            shipping_charge=Decimal(str(d.get("shipping_charge", "0.00"))),
-            payments=tuple(HPayment(**_decimals(p, "amount")) for p in d.get("payments", ())),
-            invoices=tuple(HInvoice(id=i["id"], location_id=i["location_id"], completed=i["completed"],
-                                    lines=tuple(HInvoiceLine(**il) for il in i.get("lines", ())))
-                           for i in d.get("invoices", ())),
-            tickets=tuple(HTicket(id=t["id"], public_id=t["public_id"], refund_id=t.get("refund_id"),
-                                  total=Decimal(str(t["total"])),
-                                  sold=tuple((int(k), int(q)) for k, q in t.get("sold") or ()))
-                          for t in d.get("tickets", ())),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    id: int
-    public_id: str
-    name: str
-    station_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Catalog:
-    """Per-account facts that rarely change: cached, never fetched per order."""
-
-    locations: dict[str, Location] = field(default_factory=dict)   # by public_id
-    payment_types: dict[str, int] = field(default_factory=dict)     # name -> id
-    required_custom_fields: tuple[str, ...] = ()
-
-    def location_by_id(self, location_id: int) -> Location | None:
-        for loc in self.locations.values():
-            if loc.id == location_id:
-                return loc
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    id: int
-    sku: str
-    price: Decimal
-    track_inventory: bool = True
-
-
-def matching_address(addr: Address | None, addresses: list[Mapping[str, Any]]) -> int | None:
-    """The id of a customer's existing address that is this one (same line 1, postal code, city)."""
-    if addr is None:
-        return None
-    want = addr.as_heartland()
-    for a in addresses:
-        if all(str(a.get(k) or "") == want[k] for k in ("line_1", "postal_code", "city")):
-            return int(a["id"])
-    return None
-
-
-# Stock available to route: (item_id, location_id) -> qty_available (already net of this daemon's
-# in-flight reservations).
-Stock = Mapping[tuple[int, int], int]
-
-
-# -- parsing helpers -----------------------------------------------------------------------------
-
-def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
+def parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
                  transactions_by_id: Mapping[str, Any]) -> ShopifyOrder:
     if not isinstance(o, Mapping):
         raise InvalidOrder("order payload is not an object")
@@ -356,7 +41,7 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
     refunds_raw.update({str(k): v for k, v in refunds_by_id.items()})
     parsed = []
     for key, r in refunds_raw.items():
-        refund = _parse_refund(r, currency, problems)
+        refund = parse_refund(r, currency, problems)
         parsed.append(refund if key in in_snapshot else evolve(refund, in_snapshot=False))
     refunds = tuple(sorted(parsed, key=lambda r: (r.created_at or datetime.min.replace(tzinfo=timezone.utc), r.id)))
     refunded_units: dict[int, int] = {}
@@ -448,7 +133,7 @@ def _parse_line(li: Any, index: int, currency: str) -> ShopifyLine:
                        location_id=_opt_int(li.get("location_id")))
 
 
-def _parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> Refund:
+def parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> Refund:
     if not isinstance(r, Mapping):
         raise InvalidOrder("a refund is not an object")
     refund_id = r.get("id")
@@ -667,44 +352,3 @@ def _time(value: Any) -> datetime | None:
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by its offset
         return None
 
-
-def _decimals(d: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-    out = dict(d)
-    for k in keys:
-        out[k] = Decimal(str(out[k]))
-    return out
-
-
-T = TypeVar("T")
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
-
-
-def evolve(obj: T, **changes: Any) -> T:
-    """`dataclasses.replace` for our frozen values (every field an init field), at a third of the
-    cost: the planner and batching make a hundred and more copies per order."""
-    kw = {n: getattr(obj, n) for n in _names(type(obj))}
-    kw.update(changes)
-    return type(obj)(**kw)
-
-
-def plain(value: Any) -> Any:
-    """A value as JSON-ready data: dataclasses as dicts, tuples as lists, Decimal as text.
-
-    What `dataclasses.asdict` does, minus its deep copies: mirrors and actions are frozen values,
-    and asdict was a fifth of the daemon's CPU (bench/pipeline.py --cprofile)."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if type(value) not in _FIELD_NAMES and (not is_dataclass(value) or isinstance(value, type)):
-        return value
-    return {n: plain(getattr(value, n)) for n in _names(type(value))}
