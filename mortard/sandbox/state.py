@@ -1,7 +1,7 @@
 """The in-memory model of one Heartland account: records, stock, and how they render as JSON.
 
 Pure data and arithmetic; the sales rules (what an order, invoice or ticket may do) are in
-`sales.py`, HTTP is in `api.py`.
+`sales/`, HTTP is in `api.py`.
 """
 from __future__ import annotations
 
