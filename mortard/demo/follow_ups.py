@@ -26,7 +26,7 @@ class Timeline:
 
 
 def follow_ups(rng: random.Random, tl: Timeline, shape: str, cat: ShopCatalog, spec: OrderSpec, at: float,
-                created: datetime, refund_ids: Any) -> list[str]:
+               created: datetime, refund_ids: Any) -> list[str]:
     """Schedule what happens to an order after it is placed; returns the story in words."""
     story: list[str] = []
     shop, oid = cat.shop, spec.order_id

@@ -82,7 +82,7 @@ def _isatty(stream: IO[str]) -> bool:
 
 
 async def progress_loop(stack: DemoStack, scenario: Scenario, stats: PlayStats, line: ProgressLine,
-                         started: float, phase: list[str]) -> None:
+                        started: float, phase: list[str]) -> None:
     assert stack.pool is not None
     total = len(scenario.deliveries)
     while True:

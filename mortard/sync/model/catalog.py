@@ -1,5 +1,4 @@
-"""Per-account facts the planner routes and pays with: locations, payment types, items, and stock.
-"""
+"""Per-account facts the planner routes and pays with: locations, payment types, items, and stock."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

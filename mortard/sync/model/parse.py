@@ -16,7 +16,7 @@ from mortard.sync.money import CENT, to_money
 
 
 def parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
-                 transactions_by_id: Mapping[str, Any]) -> ShopifyOrder:
+                transactions_by_id: Mapping[str, Any]) -> ShopifyOrder:
     if not isinstance(o, Mapping):
         raise InvalidOrder("order payload is not an object")
     order_id = o.get("id")

@@ -1,5 +1,4 @@
-"""Copying and serialising the core's frozen values, faster than `dataclasses` does it.
-"""
+"""Copying and serialising the core's frozen values, faster than `dataclasses` does it."""
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass

@@ -1,5 +1,4 @@
-"""Cancelled in Shopify: refund the open order's payments, then cancel it in Heartland.
-"""
+"""Cancelled in Shopify: refund the open order's payments, then cancel it in Heartland."""
 from __future__ import annotations
 
 from mortard.sync.actions import AddPayment, Plan, Reason, SetStatus

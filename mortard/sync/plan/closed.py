@@ -31,7 +31,7 @@ def plan_invoiced(inp: PlanInput, items: Mapping[int, Item | None]) -> Plan:
             continue    # taken in full by the order while it was open
         # A ticket that carries the whole refund carries its shipping's tax as tax, not as refund-item value.
         ticket = ticket_for(inp, refund, units, money,
-                             refund.shipping_tax if not absorbed.get(refund.id) else ZERO)
+                            refund.shipping_tax if not absorbed.get(refund.id) else ZERO)
         if isinstance(ticket, Reason):
             return Plan(state=PENDING, reasons=(ticket,))
         if ticket is not None:

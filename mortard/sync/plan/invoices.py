@@ -1,5 +1,4 @@
-"""Fulfilling an open order: one invoice per location holding its uninvoiced lines, filled and completed.
-"""
+"""Fulfilling an open order: one invoice per location holding its uninvoiced lines, filled and completed."""
 from __future__ import annotations
 
 from mortard.sync.actions import AddInvoiceLine, CompleteInvoice, CreateInvoice, Plan

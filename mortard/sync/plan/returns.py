@@ -100,7 +100,7 @@ def _sold_item(inp: PlanInput, line_id: int) -> tuple[int, Decimal] | None:
 
 
 def ticket_for(inp: PlanInput, refund: Refund, units: Mapping[int, int], money: Decimal,
-                extra_tax: Decimal = ZERO) -> CreateTicket | Reason | None:
+               extra_tax: Decimal = ZERO) -> CreateTicket | Reason | None:
     """One balanced ticket: the returned units (restocked), the refund's tax for them, `money` paid back,
     and whatever the goods and tax don't explain on the non-inventory refund item."""
     o, m, s, cat = inp.order, inp.mirror, inp.settings, inp.catalog
