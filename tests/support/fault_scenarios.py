@@ -338,7 +338,7 @@ async def start_lane_sandbox(accounts: Sequence[str], *, dialect: dict[str, Any]
     """An in-process sandbox with one account per lane on a loopback port: (runner, base url)."""
     from aiohttp import web
 
-    from mortard.heartland.dialect import Dialect
+    from mortard.heartland_contract.dialect import Dialect
     from mortard.sandbox import create_app
     app = create_app(lane_fixture(accounts), dialect=Dialect().with_overrides(dialect or {}), faults=faults)
     runner = web.AppRunner(app, access_log=None)
