@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _stack as S  # noqa: E402
 from mortard.heartland import HeartlandAccount, HeartlandClient  # noqa: E402
-from mortard.heartland.errors import HeartlandError  # noqa: E402
+from mortard.heartland_contract.errors import HeartlandError  # noqa: E402
 from mortard.ops import eventloop  # noqa: E402
 
 ACCOUNT = "acme"

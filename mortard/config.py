@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 from mortard.secret import Secret
 from mortard.sync.settings import ShopSettings
 

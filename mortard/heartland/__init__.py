@@ -1,13 +1,11 @@
-"""The Heartland Retail API client: accounts, limits, errors (see docs/heartland-contract.md)."""
+"""The Heartland edge: the HTTP client with its accounts and limits, and the gateway that implements
+the order core's port over it (`gateway.py`). The dialect and the errors it speaks live in
+`mortard.heartland_contract`, below the core, and are re-exported here for the client's users."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from mortard.secret import Secret
-
-from ._filter import F, Filter, encode_filter
-from .dialect import DEFAULT_DIALECT, Dialect
-from .errors import (
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT, Dialect
+from mortard.heartland_contract.errors import (
     HeartlandAmbiguous,
     HeartlandError,
     HeartlandForbidden,
@@ -19,6 +17,9 @@ from .errors import (
     HeartlandUnavailable,
     HeartlandValidationError,
 )
+
+from ._filter import F, Filter, encode_filter
+from .client import HeartlandAccount, HeartlandClient, HeartlandObserver, NullObserver, RetryPolicy
 from .limits import (
     AccountLimits,
     AimdLimit,
@@ -30,21 +31,6 @@ from .limits import (
     Outcome,
     RateGate,
 )
-
-# The client (and so aiohttp) loads on first use: the pure sync core imports this package's dialect
-# and errors, and stays free of I/O libraries.
-_CLIENT_NAMES = ("HeartlandAccount", "HeartlandClient", "HeartlandObserver", "NullObserver", "RetryPolicy")
-
-if TYPE_CHECKING:
-    from .client import HeartlandAccount, HeartlandClient, HeartlandObserver, NullObserver, RetryPolicy
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CLIENT_NAMES:
-        from . import client
-        return getattr(client, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "DEFAULT_DIALECT",

@@ -26,8 +26,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _json
 from ._filter import F, Filter
-from .dialect import DEFAULT_DIALECT, Dialect
-from .errors import (
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT, Dialect
+from mortard.heartland_contract.errors import (
     HeartlandAmbiguous,
     HeartlandError,
     HeartlandForbidden,

@@ -12,7 +12,7 @@ from typing import Any
 
 from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.client import HeartlandClient
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 from mortard.sync.actions import (
     Action, AddAddress, AddInvoiceLine, AddLine, AddPayment, AddTax, CompleteInvoice, CreateCustomer,
     CreateInvoice, CreateOrder, CreateTicket, DeleteLine, SetShipping, SetStatus, UpdateLine,

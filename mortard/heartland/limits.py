@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import HeartlandUnavailable
+from mortard.heartland_contract.errors import HeartlandUnavailable
 
 __all__ = [
     "AccountLimits",

@@ -101,6 +101,14 @@ async def dlq_replay(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _produce(cfg: Config, db: Queryable, rows: Sequence[ClaimedLetter]) -> list[dict[str, Any]]:
+    # A record with neither key nor value carries nothing a webhook could be rebuilt from (Kafka
+    # won't take one either): say so, keep it unreplayed, and send the rest.
+    empty = [r for r in rows if r.key is None and r.value is None]
+    if empty:
+        await dead_letters.release_claims(db, empty)
+        print(f"mortard: skipped dead letter {', '.join(str(r.id) for r in empty)}: the record has neither "
+              "key nor value, so there is nothing to send", file=sys.stderr)
+        rows = [r for r in rows if r not in empty]
     if not rows:
         return []
     biggest = max(len(r.value or b"") + len(r.key or b"") for r in rows)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 from mortard.heartland.gateway import HeartlandGateway
 from mortard.operator.diff import Names
 from mortard.store.order_lookup import OrderRecord

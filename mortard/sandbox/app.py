@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mortard.heartland.dialect import DEFAULT_DIALECT, Dialect
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT, Dialect
 from mortard.sandbox import api, control
 from mortard.sandbox.errors import ApiError
 from mortard.sandbox.fixture import load_fixture

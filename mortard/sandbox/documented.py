@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 
 # Per resource: the fields the doc lists (read fields where it gives them, else the fields written
 # on create, which a read of the same record is taken to show).

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 from mortard.sandbox.faults import check_settings
 from mortard.sandbox.records import ADDRESS_FIELDS
 from mortard.sandbox.state import (Account, Address, Customer, CustomField, Item, Location,

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 from mortard.sandbox.faults import Faults
 from mortard.sandbox.fixture import build_accounts, fixture_faults, load_fixture
 from mortard.sandbox.state import Account

@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from mortard.heartland.dialect import DEFAULT_DIALECT, Dialect
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT, Dialect
 from mortard.ops import eventloop
 from mortard.sandbox.app import create_app
 from mortard.sandbox.fixture import FixtureError

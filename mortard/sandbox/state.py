@@ -1,7 +1,7 @@
 """The in-memory model of one Heartland account: records, stock, and how they render as JSON.
 
 Pure data and arithmetic; the sales rules (what an order, invoice or ticket may do) are in
-`sales.py`, HTTP is in `api.py`.
+`sales/`, HTTP is in `api.py`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 from mortard.sandbox.table import Table
 
 ZERO = Decimal("0.00")

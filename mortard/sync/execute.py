@@ -6,8 +6,8 @@ Heartland first (`sync/recovery.py`) instead of sending a create again.
 """
 from __future__ import annotations
 
-from mortard.heartland.dialect import Dialect
-from mortard.heartland.errors import HeartlandAmbiguous, HeartlandError
+from mortard.heartland_contract.dialect import Dialect
+from mortard.heartland_contract.errors import HeartlandAmbiguous, HeartlandError
 from mortard.sync.actions import Action
 from mortard.sync.apply import apply_result
 from mortard.sync.journal import RunJournal

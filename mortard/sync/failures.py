@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from mortard.heartland.errors import (
+from mortard.heartland_contract.errors import (
     HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
 )
 from mortard.sync.actions import Action, CompleteInvoice, Reason, SetStatus

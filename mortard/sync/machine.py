@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from mortard.heartland.dialect import Dialect
-from mortard.heartland.errors import HeartlandError
+from mortard.heartland_contract.dialect import Dialect
+from mortard.heartland_contract.errors import HeartlandError
 from mortard.sync.actions import (
     CreateTicket, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from mortard.heartland.dialect import Dialect
+from mortard.heartland_contract.dialect import Dialect
 from mortard.sync.actions import Action
 from mortard.sync.model import Address, Catalog, HPayment, Item, Mirror
 

@@ -74,8 +74,14 @@ def order_payload(spec: OrderSpec, *, updated_at: datetime | None = None,
         value = ln.price * ln.qty - ln.discount
         tax = (value * spec.tax_rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
         current = (quantities or {}).get(ln.sku, ln.qty)
-        current_value = (value * current / ln.qty).quantize(CENT) if ln.qty else Decimal("0.00")
-        current_tax += (current_value * spec.tax_rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
+        # As Shopify keeps it: what is current is what was charged less what refunds gave back (their
+        # own rounded cents), and units removed without a refund (edits) at the same rounding.
+        refunded = [rl for r in refunds or [] for rl in r.get("refund_line_items", []) if rl["line_item_id"] == line_id]
+        edited = max(0, ln.qty - current - sum(rl["quantity"] for rl in refunded))
+        edited_value = (value / ln.qty * edited).quantize(CENT) if ln.qty else Decimal("0.00")
+        current_value = value - sum((Decimal(rl["subtotal"]) for rl in refunded), Decimal("0.00")) - edited_value
+        current_tax += tax - sum((Decimal(rl["total_tax"]) for rl in refunded), Decimal("0.00")) - (
+            edited_value * spec.tax_rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
         subtotal += value
         current_subtotal += current_value
         tax_total += tax

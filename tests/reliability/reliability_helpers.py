@@ -15,10 +15,9 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from mortard.testing.shopify import LineSpec, OrderSpec, Webhook, order_payload, webhook
+from kafka_helpers import started_producer
 from stack import SHOP
 
 SETTLED = ("invoiced", "waiting_stock", "open", "pending", "dead", "cancelled", "ignored")
@@ -50,26 +49,12 @@ async def produce_acked(bootstrap: str, topic: str, records: Sequence[Raw], *,
     Only an acked record counts as sent: a record whose send failed may or may not be in the log,
     so the tests expect nothing of it (and it can't make a duplicate, only an extra order).
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + start_timeout
-    while True:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4_000_000,
-                                    request_timeout_ms=15_000, linger_ms=5)
-        try:
-            await producer.start()
-            break
-        except (KafkaError, OSError):
-            await producer.stop()
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.3)
-    try:
+    async with started_producer(bootstrap, start_timeout=start_timeout, max_request_size=4_000_000,
+                                request_timeout_ms=15_000, linger_ms=5) as producer:
         futures = []
         for key, value, headers in records:
             futures.append(await producer.send(topic, value=value, key=key, headers=headers))
         results = await asyncio.gather(*futures, return_exceptions=True)
-    finally:
-        await producer.stop()
     return [None if isinstance(m, BaseException) else (m.partition, m.offset) for m in results]
 
 

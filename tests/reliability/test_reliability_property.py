@@ -38,7 +38,7 @@ from fault_scenarios import (AT_S02, AT_S03, CHANGES, NO_STOCK, STOCK_S01, Lane,
 from kafka_helpers import create_topic
 from mortard.app import Daemon
 from mortard.config import config_from_dict
-from mortard.heartland.dialect import ASSUMPTIONS
+from mortard.heartland_contract.dialect import ASSUMPTIONS
 from mortard.store.db import create_pool
 
 LONG = os.environ.get("MORTARD_LONG") == "1"

@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 
+from kafka_helpers import produce
 from mortard.testing.shopify import T0, LineSpec, OrderSpec, Webhook, order_payload, refund_payload, webhook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,31 +239,10 @@ class Lane:
         return shop_of(self.account)
 
 
-async def _produce(bootstrap: str, topic: str, hooks: Sequence[Webhook], timeout: float = 30.0) -> None:
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
-        try:
-            await producer.start()
-            break
-        except (KafkaError, OSError):
-            await producer.stop()
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.3)
-    try:
-        futures = [await producer.send(topic, value=h.body, key=h.key, headers=h.kafka_headers()) for h in hooks]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
 async def send_phase(lanes: Sequence[Lane], phase: Sequence[tuple[int, str, dict]]) -> None:
     for lane in lanes:
-        await _produce(lane.bootstrap, lane.topic, hooks_for(phase, lane.shop))
+        await produce(lane.bootstrap, lane.topic, hooks_for(phase, lane.shop), linger_ms=5,
+                      max_batch_size=256 * 1024)
         lane.events_sent += len(phase)
         lane.orders |= {oid for oid, _, _ in phase}
 
@@ -358,7 +338,7 @@ async def start_lane_sandbox(accounts: Sequence[str], *, dialect: dict[str, Any]
     """An in-process sandbox with one account per lane on a loopback port: (runner, base url)."""
     from aiohttp import web
 
-    from mortard.heartland.dialect import Dialect
+    from mortard.heartland_contract.dialect import Dialect
     from mortard.sandbox import create_app
     app = create_app(lane_fixture(accounts), dialect=Dialect().with_overrides(dialect or {}), faults=faults)
     runner = web.AppRunner(app, access_log=None)

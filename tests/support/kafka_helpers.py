@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from mortard.consume import topics
 from mortard.testing.shopify import Webhook
@@ -14,24 +17,38 @@ async def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:
     await topics.create_topic(bootstrap, name, partitions)
 
 
-async def produce(bootstrap: str, topic: str, hooks: Sequence[Webhook]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
+@asynccontextmanager
+async def started_producer(bootstrap: str, *, start_timeout: float = 30.0,
+                           **options: Any) -> AsyncIterator[AIOKafkaProducer]:
+    """An acks=all producer, started as soon as the broker takes it (it may still be coming up or
+    restarting), stopped on the way out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + start_timeout
+    while True:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **options)
+        try:
+            await producer.start()
+            break
+        except (KafkaError, OSError):
+            await producer.stop()
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
     try:
-        futures = [await producer.send(topic, value=h.body, key=h.key, headers=h.kafka_headers()) for h in hooks]
-        await asyncio.gather(*futures)
+        yield producer
     finally:
         await producer.stop()
 
 
-async def produce_raw(bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes | None, list]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
+async def produce(bootstrap: str, topic: str, hooks: Sequence[Webhook], **options: Any) -> None:
+    await produce_raw(bootstrap, topic, [(h.key, h.body, h.kafka_headers()) for h in hooks], **options)
+
+
+async def produce_raw(bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes | None, list]],
+                      **options: Any) -> None:
+    async with started_producer(bootstrap, **options) as producer:
         futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
         await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 async def read_all(bootstrap: str, topic: str, expect: int, timeout: float = 15.0) -> list:

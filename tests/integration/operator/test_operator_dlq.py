@@ -88,3 +88,17 @@ async def test_replay_of_an_unknown_id_exits_1_and_sends_nothing(make_ops, pool,
     assert code == 1 and err == "mortard: no dead letter with id 999 (see `mortard dlq list`)\n"
     assert await pool.fetchval("SELECT replayed_at FROM dead_letters WHERE id = $1", dl) is None
     assert await read_all(kafka_bootstrap, ops.config.kafka.topic, expect=1, timeout=1.5) == []
+
+
+async def test_a_record_with_neither_key_nor_value_is_skipped_with_a_reason_and_the_rest_still_replay(
+        make_ops, pool, kafka_bootstrap):
+    ops = await make_ops()
+    empty = await seed_dead(pool, 5, key=None, value=None, reason="not_json")
+    good = await seed_dead(pool, 6, key=b"k6")
+    code, out, err = await ops.run("dlq", "replay")
+    assert code == 0, err
+    assert f"skipped dead letter {empty}: the record has neither key nor value" in err
+    assert "Traceback" not in err and f"replayed dead letter {good} " in out
+    (rec,) = await read_all(kafka_bootstrap, ops.config.kafka.topic, expect=1)
+    assert rec.key == b"k6"
+    assert await pool.fetchval("SELECT replayed_at FROM dead_letters WHERE id = $1", empty) is None

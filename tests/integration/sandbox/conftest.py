@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from mortard.heartland.dialect import ASSUMPTIONS, DEFAULT_DIALECT
+from mortard.heartland_contract.dialect import ASSUMPTIONS, DEFAULT_DIALECT
 from mortard.sandbox import create_app
 from sandbox_helpers import Api, Sandbox, start
 

@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 
 from sandbox_helpers import Api, Sandbox, start
-from mortard.heartland.dialect import DEFAULT_DIALECT
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT
 from mortard.sandbox import create_app
 
 DIALECT = DEFAULT_DIALECT.with_overrides({

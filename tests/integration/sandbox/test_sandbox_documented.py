@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from mortard.heartland.dialect import DEFAULT_DIALECT
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT
 from mortard.sandbox import create_app
 from sandbox_helpers import Api, Sandbox, start
 from test_sandbox_orders import S01, _balanced_order

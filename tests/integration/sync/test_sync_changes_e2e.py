@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from mortard.heartland.dialect import DEFAULT_DIALECT
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT
 from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload, webhook
 from stack import SHOP, Stack
 

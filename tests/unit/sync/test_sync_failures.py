@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from mortard.heartland.errors import (
+from mortard.heartland_contract.errors import (
     HeartlandAmbiguous, HeartlandNotFound, HeartlandPaymentError, HeartlandRateLimited, HeartlandServerError,
     HeartlandValidationError,
 )

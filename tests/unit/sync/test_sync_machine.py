@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mortard.testing.shopify import order_payload, refund_payload
-from mortard.heartland.dialect import DEFAULT_DIALECT as DIALECT
-from mortard.heartland.errors import HeartlandAmbiguous
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT as DIALECT
+from mortard.heartland_contract.errors import HeartlandAmbiguous
 from mortard.sync.actions import Action, AddAddress
 from mortard.sync.apply import apply_result
 from mortard.sync.journal import AMBIGUOUS, RESOLVED, SENT

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload
-from mortard.heartland.dialect import DEFAULT_DIALECT as DIALECT
+from mortard.heartland_contract.dialect import DEFAULT_DIALECT as DIALECT
 from mortard.sync.actions import (
     DeleteLine,
     Action, AddAddress, AddInvoiceLine, AddLine, AddPayment, AddTax, CompleteInvoice, CreateInvoice, CreateOrder,

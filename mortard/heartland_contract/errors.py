@@ -1,4 +1,5 @@
-"""The Heartland client's exception tree.
+"""How a Heartland call can end badly: the exception tree the client raises and the core's failure
+policy (`sync/failures.py`) classifies.
 
 Every error carries the facts a person needs: which account, which call (method and path, never the
 base URL's credentials or the token), the HTTP status and what Heartland said (`code` = the body's

@@ -1,60 +1,22 @@
-"""The values the sync core reasons about: the Shopify order, and Heartland as mortard knows it.
+"""The Shopify order and its refunds, read from Shopify's JSON.
 
 `ShopifyOrder.parse` turns the stored snapshot (plus refunds and transactions merged from their own
-events) into typed values, raising `InvalidOrder` with a sentence a person can act on. `Mirror` is
-Heartland's side: what mortard created and last saw, serialisable to the `orders.mirror` column and
-rebuildable from Heartland reads after an ambiguous failure.
+events) into typed values, raising `InvalidOrder` with a sentence a person can act on. Every amount is
+read in the shop's currency; money Shopify sent only in another one is a sentence in `money_problems`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping
 
-from mortard.sync.money import CENT, to_money
-
-
-class InvalidOrder(ValueError):
-    """The Shopify payload can't be synced as it is (a person must look); the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    first_name: str
-    last_name: str
-    line_1: str
-    line_2: str
-    city: str
-    state: str
-    postal_code: str
-    country: str
-    phone: str
-
-    def as_heartland(self) -> dict[str, str]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class ShopifyLine:
-    id: int
-    sku: str
-    title: str
-    quantity: int           # originally ordered
-    current_quantity: int   # ordered minus removed and refunded
-    price: Decimal          # unit price before discounts
-    discount: Decimal       # all discount allocations on the line, for the whole original quantity
-    tax: Decimal
-    location_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RefundLine:
-    line_id: int
-    quantity: int
-    restock_type: str       # cancel | return | no_restock | legacy_restock
-    subtotal: Decimal
-    tax: Decimal
+from mortard.sync.model.shopify import Address, Customer, InvalidOrder, Payment, RefundLine, ShopifyLine
+from mortard.sync.model.shopify_json import (
+    amount_at, list_at, money_at, optional_int, shop_money_at, utc_time,
+)
+from mortard.sync.model.values import evolve
+from mortard.sync.money import CENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,20 +50,6 @@ class Refund:
             raise
         except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
             raise InvalidOrder(f"refund payload is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class Payment:
-    gateway: str
-    amount: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    email: str
-    phone: str
-    first_name: str
-    last_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,189 +95,6 @@ class ShopifyOrder:
             raise InvalidOrder(f"order payload is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-# -- Heartland side ------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class HLine:
-    id: int
-    shopify_line_id: int
-    item_id: int
-    qty: int
-    unit_price: Decimal
-    original_price: Decimal
-    location_id: int | None = None
-    qty_invoiced: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class HPayment:
-    id: int
-    amount: Decimal
-    payment_type_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class HInvoiceLine:
-    id: int
-    order_line_id: int
-    qty: int
-
-
-@dataclass(frozen=True, slots=True)
-class HInvoice:
-    id: int
-    location_id: int
-    lines: tuple[HInvoiceLine, ...] = ()
-    completed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class HTicket:
-    """A ticket mortard made: a return (`refund_id`, public id `-R<n>`) or a sale of units Shopify added
-    to a closed order (`sold`: (Shopify line id, qty) pairs, public id `-S<n>`)."""
-
-    id: int
-    public_id: str
-    refund_id: int | None
-    total: Decimal
-    sold: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def is_sale(self) -> bool:
-        return bool(self.sold)
-
-    def sold_units(self, shopify_line_id: int) -> int:
-        return sum(q for line_id, q in self.sold if line_id == shopify_line_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Mirror:
-    """What mortard knows Heartland holds for one order."""
-
-    customer_searched: bool = False
-    customer_id: int | None = None
-    billing_address_id: int | None = None
-    shipping_address_id: int | None = None
-    order_id: int | None = None
-    status: str | None = None
-    lines: tuple[HLine, ...] = ()
-    tax_total: Decimal = Decimal("0.00")
-    shipping_charge: Decimal = Decimal("0.00")
-    payments: tuple[HPayment, ...] = ()
-    invoices: tuple[HInvoice, ...] = ()
-    tickets: tuple[HTicket, ...] = ()
-
-    @property
-    def payments_total(self) -> Decimal:
-        return sum((p.amount for p in self.payments), Decimal("0.00"))
-
-    @property
-    def lines_total(self) -> Decimal:
-        return sum((ln.unit_price * ln.qty for ln in self.lines), Decimal("0.00"))
-
-    @property
-    def order_total(self) -> Decimal:
-        return (self.lines_total + self.tax_total + self.shipping_charge).quantize(CENT)
-
-    def sold_for(self, shopify_line_id: int) -> int:
-        """Units of a Shopify line sold on sale tickets (added after the order closed)."""
-        return sum(t.sold_units(shopify_line_id) for t in self.tickets)
-
-    @property
-    def return_tickets(self) -> tuple[HTicket, ...]:
-        return tuple(t for t in self.tickets if not t.is_sale)
-
-    @property
-    def sale_tickets(self) -> tuple[HTicket, ...]:
-        return tuple(t for t in self.tickets if t.is_sale)
-
-    def lines_for(self, shopify_line_id: int) -> tuple[HLine, ...]:
-        return tuple(ln for ln in self.lines if ln.shopify_line_id == shopify_line_id)
-
-    def replace_line(self, line: HLine) -> Mirror:
-        return evolve(self, lines=tuple(line if ln.id == line.id else ln for ln in self.lines))
-
-    def replace_invoice(self, invoice: HInvoice) -> Mirror:
-        return evolve(self, invoices=tuple(invoice if i.id == invoice.id else i for i in self.invoices))
-
-    def to_json(self) -> dict[str, Any]:
-        return plain(self)
-
-    @staticmethod
-    def from_json(data: Mapping[str, Any] | None) -> Mirror:
-        if not data:
-            return Mirror()
-        d = dict(data)
-        return Mirror(
-            customer_searched=bool(d.get("customer_searched")),
-            customer_id=d.get("customer_id"),
-            billing_address_id=d.get("billing_address_id"),
-            shipping_address_id=d.get("shipping_address_id"),
-            order_id=d.get("order_id"),
-            status=d.get("status"),
-            lines=tuple(HLine(**_decimals(ln, "unit_price", "original_price")) for ln in d.get("lines", ())),
-            tax_total=Decimal(str(d.get("tax_total", "0.00"))),
-            shipping_charge=Decimal(str(d.get("shipping_charge", "0.00"))),
-            payments=tuple(HPayment(**_decimals(p, "amount")) for p in d.get("payments", ())),
-            invoices=tuple(HInvoice(id=i["id"], location_id=i["location_id"], completed=i["completed"],
-                                    lines=tuple(HInvoiceLine(**il) for il in i.get("lines", ())))
-                           for i in d.get("invoices", ())),
-            tickets=tuple(HTicket(id=t["id"], public_id=t["public_id"], refund_id=t.get("refund_id"),
-                                  total=Decimal(str(t["total"])),
-                                  sold=tuple((int(k), int(q)) for k, q in t.get("sold") or ()))
-                          for t in d.get("tickets", ())),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    id: int
-    public_id: str
-    name: str
-    station_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Catalog:
-    """Per-account facts that rarely change: cached, never fetched per order."""
-
-    locations: dict[str, Location] = field(default_factory=dict)   # by public_id
-    payment_types: dict[str, int] = field(default_factory=dict)     # name -> id
-    required_custom_fields: tuple[str, ...] = ()
-
-    def location_by_id(self, location_id: int) -> Location | None:
-        for loc in self.locations.values():
-            if loc.id == location_id:
-                return loc
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    id: int
-    sku: str
-    price: Decimal
-    track_inventory: bool = True
-
-
-def matching_address(addr: Address | None, addresses: list[Mapping[str, Any]]) -> int | None:
-    """The id of a customer's existing address that is this one (same line 1, postal code, city)."""
-    if addr is None:
-        return None
-    want = addr.as_heartland()
-    for a in addresses:
-        if all(str(a.get(k) or "") == want[k] for k in ("line_1", "postal_code", "city")):
-            return int(a["id"])
-    return None
-
-
-# Stock available to route: (item_id, location_id) -> qty_available (already net of this daemon's
-# in-flight reservations).
-Stock = Mapping[tuple[int, int], int]
-
-
-# -- parsing helpers -----------------------------------------------------------------------------
-
 def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
                  transactions_by_id: Mapping[str, Any]) -> ShopifyOrder:
     if not isinstance(o, Mapping):
@@ -343,13 +108,13 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
     currency = str(o.get("currency") or "USD").upper()
     presentment = str(o.get("presentment_currency") or currency).upper()
     problems: list[str] = []
-    lines = tuple(_parse_line(li, i, currency) for i, li in enumerate(_list(o, "line_items")))
+    lines = tuple(_parse_line(li, i, currency) for i, li in enumerate(list_at(o, "line_items")))
     if not lines:
         raise InvalidOrder("order has no line items")
     if len({ln.id for ln in lines}) != len(lines):
         raise InvalidOrder("order has two line items with the same id")
     refunds_raw: dict[str, Any] = {}
-    for r in _list(o, "refunds"):
+    for r in list_at(o, "refunds"):
         if isinstance(r, Mapping) and r.get("id") is not None:
             refunds_raw[str(r["id"])] = r
     in_snapshot = set(refunds_raw)
@@ -378,12 +143,12 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
         fixed.append(ln)
     lines = tuple(fixed)
 
-    total_price = _amount(o, "total_price", currency)
+    total_price = amount_at(o, "total_price", currency)
     if total_price < 0:
         raise InvalidOrder(f"total_price is negative: {total_price}")
-    current_total = _amount(o, "current_total_price", currency, default=total_price)
-    current_tax = _amount(o, "current_total_tax", currency,
-                          default=_amount(o, "total_tax", currency, default=Decimal("0")))
+    current_total = amount_at(o, "current_total_price", currency, default=total_price)
+    current_tax = amount_at(o, "current_total_tax", currency,
+                            default=amount_at(o, "total_tax", currency, default=Decimal("0")))
     # The snapshot's current figures don't yet take out refunds newer than it: take them out here, so
     # that the refund and the order it applies to describe one Shopify state.
     for r in refunds:
@@ -394,15 +159,15 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
     customer = _customer(o)
     payments = _payments(o, transactions_by_id, total_price, currency, presentment, problems)
     return ShopifyOrder(
-        id=order_id, name=name, currency=currency, updated_at=_time(o.get("updated_at")),
+        id=order_id, name=name, currency=currency, updated_at=utc_time(o.get("updated_at")),
         test=bool(o.get("test")), cancelled=o.get("cancelled_at") not in (None, ""),
         tags=tuple(t.strip() for t in str(o.get("tags") or "").split(",") if t.strip()),
-        note_attributes={str(a.get("name")): str(a.get("value")) for a in _list(o, "note_attributes")
+        note_attributes={str(a.get("name")): str(a.get("value")) for a in list_at(o, "note_attributes")
                          if isinstance(a, Mapping)},
         customer=customer,
         billing_address=_address(o.get("billing_address"), customer),
         shipping_address=_address(o.get("shipping_address"), customer),
-        location_id=_opt_int(o.get("location_id")),
+        location_id=optional_int(o.get("location_id")),
         lines=lines, taxes_included=bool(o.get("taxes_included")),
         total_price=total_price, current_total_price=current_total, current_total_tax=current_tax,
         shipping=shipping, payments=payments, refunds=refunds,
@@ -411,7 +176,7 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
 
 
 def _line_raw(o: Mapping[str, Any], line_id: int) -> Mapping[str, Any]:
-    for li in _list(o, "line_items"):
+    for li in list_at(o, "line_items"):
         if isinstance(li, Mapping) and li.get("id") == line_id:
             return li
     return {}
@@ -429,23 +194,23 @@ def _parse_line(li: Any, index: int, currency: str) -> ShopifyLine:
     current = li.get("current_quantity", qty)
     if not isinstance(current, int) or isinstance(current, bool) or not 0 <= current <= qty:
         raise InvalidOrder(f"line item {line_id} has current_quantity {current!r}; expected 0 to {qty}")
-    price = _amount(li, "price", currency)
+    price = amount_at(li, "price", currency)
     if price < 0:
         raise InvalidOrder(f"line item {line_id} has a negative price")
-    discount = sum((_amount(d, "amount", currency) for d in _list(li, "discount_allocations") if isinstance(d, Mapping)),
+    discount = sum((amount_at(d, "amount", currency) for d in list_at(li, "discount_allocations") if isinstance(d, Mapping)),
                    Decimal("0.00"))
     if not discount and (li.get("total_discount") not in (None, "") or "total_discount_set" in li):
-        discount = _amount(li, "total_discount", currency, default=Decimal("0"))
+        discount = amount_at(li, "total_discount", currency, default=Decimal("0"))
     if discount < 0 or discount > price * qty:
         raise InvalidOrder(f"line item {line_id} has discounts of {discount}, outside 0 to its value {price * qty}")
-    tax = sum((_amount(t, "price", currency) for t in _list(li, "tax_lines") if isinstance(t, Mapping)),
+    tax = sum((amount_at(t, "price", currency) for t in list_at(li, "tax_lines") if isinstance(t, Mapping)),
               Decimal("0.00"))
     sku = li.get("sku") or ""
     if not isinstance(sku, str) or len(sku) > 255:
         raise InvalidOrder(f"line item {line_id} has an invalid sku")
     return ShopifyLine(id=line_id, sku=sku.strip(), title=str(li.get("title") or li.get("name") or "")[:255],
                        quantity=qty, current_quantity=current, price=price, discount=discount, tax=tax,
-                       location_id=_opt_int(li.get("location_id")))
+                       location_id=optional_int(li.get("location_id")))
 
 
 def _parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> Refund:
@@ -455,7 +220,7 @@ def _parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> R
     if not isinstance(refund_id, int) or isinstance(refund_id, bool) or refund_id <= 0:
         raise InvalidOrder("a refund has no positive integer id")
     lines = []
-    for rl in _list(r, "refund_line_items"):
+    for rl in list_at(r, "refund_line_items"):
         if not isinstance(rl, Mapping):
             raise InvalidOrder(f"refund {refund_id} has a line that is not an object")
         qty = rl.get("quantity")
@@ -465,13 +230,13 @@ def _parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> R
         if not isinstance(line_id, int) or isinstance(line_id, bool):
             raise InvalidOrder(f"refund {refund_id} has a line with no line_item_id")
         lines.append(RefundLine(line_id=line_id, quantity=qty, restock_type=str(rl.get("restock_type") or "no_restock"),
-                                subtotal=_amount(rl, "subtotal", currency, default=Decimal("0")),
-                                tax=_amount(rl, "total_tax", currency, default=Decimal("0"))))
+                                subtotal=amount_at(rl, "subtotal", currency, default=Decimal("0")),
+                                tax=amount_at(rl, "total_tax", currency, default=Decimal("0"))))
     amount = Decimal("0.00")
     gateway = ""
-    for t in _list(r, "transactions"):
+    for t in list_at(r, "transactions"):
         if isinstance(t, Mapping) and t.get("kind") == "refund" and t.get("status") in ("success", None):
-            value = _money(t, "amount")
+            value = money_at(t, "amount")
             if _foreign(t, currency):
                 # A transaction's amount is in its own currency (the buyer's); Shopify sends no shop-money
                 # figure for it, and adding it to shop money would mix currencies.
@@ -483,7 +248,7 @@ def _parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> R
     shipping, shipping_tax, discrepancy = _refund_adjustments(r, refund_id, currency)
     if amount < 0:
         raise InvalidOrder(f"refund {refund_id} has a negative amount")
-    return Refund(id=refund_id, created_at=_time(r.get("created_at")), lines=tuple(lines), amount=amount,
+    return Refund(id=refund_id, created_at=utc_time(r.get("created_at")), lines=tuple(lines), amount=amount,
                   gateway=gateway, shipping=shipping, discrepancy=discrepancy, shipping_tax=shipping_tax)
 
 
@@ -495,17 +260,17 @@ def _refund_adjustments(r: Mapping[str, Any], refund_id: int, currency: str) -> 
     tax). Payloads of 2025 versions still carry both for the same money, so the shipping lines win when
     present and the adjustment only fills in a tax they don't give."""
     adj_shipping = adj_tax = discrepancy = Decimal("0.00")
-    for adj in _list(r, "order_adjustments"):
+    for adj in list_at(r, "order_adjustments"):
         if not isinstance(adj, Mapping):
             continue
-        value = -_amount(adj, "amount", currency, default=Decimal("0"))  # adjustments are negative amounts
-        tax = _amount(adj, "tax_amount", currency, default=Decimal("0"))
+        value = -amount_at(adj, "amount", currency, default=Decimal("0"))  # adjustments are negative amounts
+        tax = amount_at(adj, "tax_amount", currency, default=Decimal("0"))
         if adj.get("kind") == "shipping_refund":
             adj_shipping += value
             adj_tax += abs(tax)      # a shipping refund gives tax back, whatever sign it is written with
         else:
             discrepancy += value
-    shipping_lines = [sl for sl in _list(r, "refund_shipping_lines") if isinstance(sl, Mapping)]
+    shipping_lines = [sl for sl in list_at(r, "refund_shipping_lines") if isinstance(sl, Mapping)]
     if not shipping_lines:
         return adj_shipping, adj_tax, discrepancy
     shipping = tax = Decimal("0.00")
@@ -513,18 +278,18 @@ def _refund_adjustments(r: Mapping[str, Any], refund_id: int, currency: str) -> 
     for sl in shipping_lines:
         if not isinstance(sl.get("subtotal_amount_set"), Mapping):
             raise InvalidOrder(f"refund {refund_id} has a shipping line without subtotal_amount_set")
-        sub = _set_amount(sl, "subtotal_amount_set", currency)
+        sub = shop_money_at(sl, "subtotal_amount_set", currency)
         shipping += sub
         if isinstance(sl.get("tax_amount_set"), Mapping):   # GraphQL's taxAmountSet, when REST sends it
-            tax += _set_amount(sl, "tax_amount_set", currency)
+            tax += shop_money_at(sl, "tax_amount_set", currency)
             tax_known = True
             continue
         line = sl.get("shipping_line")
-        line_taxes = [t for t in _list(line, "tax_lines") if isinstance(t, Mapping)] if isinstance(line, Mapping) else []
+        line_taxes = [t for t in list_at(line, "tax_lines") if isinstance(t, Mapping)] if isinstance(line, Mapping) else []
         if line_taxes:
             assert isinstance(line, Mapping)
-            full_tax = sum((_amount(t, "price", currency) for t in line_taxes), Decimal("0.00"))
-            charged = _amount(line, "discounted_price", currency, default=_amount(line, "price", currency, default=sub))
+            full_tax = sum((amount_at(t, "price", currency) for t in line_taxes), Decimal("0.00"))
+            charged = amount_at(line, "discounted_price", currency, default=amount_at(line, "price", currency, default=sub))
             # The shipping line's tax is for all of it: a partial shipping refund gives back its share.
             tax += full_tax if sub >= charged or not charged else (full_tax * sub / charged).quantize(CENT)
             tax_known = True
@@ -539,7 +304,7 @@ def _payments(o: Mapping[str, Any], transactions: Mapping[str, Any], total_price
     for t in (transactions or {}).values():
         if not isinstance(t, Mapping) or t.get("status") != "success" or t.get("kind") not in ("sale", "capture"):
             continue
-        value = _money(t, "amount")
+        value = money_at(t, "amount")
         if _foreign(t, currency):
             foreign.append(f"{value} {t.get('currency')}")
             continue
@@ -558,8 +323,8 @@ def _payments(o: Mapping[str, Any], transactions: Mapping[str, Any], total_price
             if presentment != currency:
                 problems.append(f"the order is partially paid and Shopify gives what is outstanding only as "
                                 f"total_outstanding, which has no {currency} amount on an order in {presentment}")
-            received = total_price - _money(o, "total_outstanding", default=Decimal("0"))
-        gateways = [g for g in _list(o, "payment_gateway_names") if isinstance(g, str) and g] or ["manual"]
+            received = total_price - money_at(o, "total_outstanding", default=Decimal("0"))
+        gateways = [g for g in list_at(o, "payment_gateway_names") if isinstance(g, str) and g] or ["manual"]
         if received > 0:
             return (Payment(gateways[0], received),)
     return ()
@@ -574,13 +339,13 @@ def _foreign(t: Mapping[str, Any], currency: str) -> bool:
 def _shipping(o: Mapping[str, Any], currency: str) -> Decimal:
     if isinstance(o.get("current_shipping_price_set"), Mapping) and \
             isinstance(o["current_shipping_price_set"].get("shop_money"), Mapping):
-        return _set_amount(o, "current_shipping_price_set", currency)
+        return shop_money_at(o, "current_shipping_price_set", currency)
     total = Decimal("0.00")
-    for sl in _list(o, "shipping_lines"):
+    for sl in list_at(o, "shipping_lines"):
         if isinstance(sl, Mapping):
             key = "discounted_price" if (sl.get("discounted_price") is not None
                                          or isinstance(sl.get("discounted_price_set"), Mapping)) else "price"
-            total += _amount(sl, key, currency)
+            total += amount_at(sl, key, currency)
     return total
 
 
@@ -605,106 +370,3 @@ def _address(a: Any, customer: Customer) -> Address | None:
                    postal_code=str(a.get("zip") or ""), country=str(a.get("country_code") or a.get("country") or ""),
                    phone=str(a.get("phone") or ""))
 
-
-def _list(o: Mapping[str, Any], key: str) -> list[Any]:
-    value = o.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidOrder(f"{key} must be a list, not {type(value).__name__}")
-    return value
-
-
-def _money(o: Mapping[str, Any], key: str, default: Decimal | None = None, label: str | None = None) -> Decimal:
-    label = label or key
-    value = o.get(key)
-    if value is None or value == "":
-        if default is None:
-            raise InvalidOrder(f"{label} is missing")
-        return default
-    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-        raise InvalidOrder(f"{label} must be an amount, not {type(value).__name__}")
-    try:
-        money = to_money(value)
-    except (InvalidOperation, ValueError):
-        raise InvalidOrder(f"{label} is not an amount: {str(value)[:40]!r}") from None
-    if abs(money) >= Decimal("1e12"):
-        raise InvalidOrder(f"{label} is out of range: {str(value)[:40]}")
-    return money
-
-
-def _set_amount(o: Mapping[str, Any], key: str, currency: str) -> Decimal:
-    """The shop money of a `*_set` money bag (`{shop_money: {amount, currency_code}, presentment_money}`)."""
-    shop = o[key].get("shop_money")
-    if not isinstance(shop, Mapping):
-        raise InvalidOrder(f"{key} has no shop_money")
-    code = shop.get("currency_code")
-    if isinstance(code, str) and code and code.upper() != currency:
-        raise InvalidOrder(f"{key}.shop_money is in {code}, not the shop's {currency}")
-    return _money(shop, "amount", label=f"{key}.shop_money.amount")
-
-
-def _amount(o: Mapping[str, Any], key: str, currency: str, default: Decimal | None = None) -> Decimal:
-    """An amount in the shop's currency: `<key>_set.shop_money` when Shopify sends it, else the plain
-    field (which the REST order, its lines and refund lines give in the shop's currency too)."""
-    bag = o.get(f"{key}_set")
-    if isinstance(bag, Mapping) and isinstance(bag.get("shop_money"), Mapping) \
-            and bag["shop_money"].get("amount") not in (None, ""):
-        return _set_amount(o, f"{key}_set", currency)
-    return _money(o, key, default)
-
-
-def _opt_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by its offset
-        return None
-
-
-def _decimals(d: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-    out = dict(d)
-    for k in keys:
-        out[k] = Decimal(str(out[k]))
-    return out
-
-
-T = TypeVar("T")
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
-
-
-def evolve(obj: T, **changes: Any) -> T:
-    """`dataclasses.replace` for our frozen values (every field an init field), at a third of the
-    cost: the planner and batching make a hundred and more copies per order."""
-    kw = {n: getattr(obj, n) for n in _names(type(obj))}
-    kw.update(changes)
-    return type(obj)(**kw)
-
-
-def plain(value: Any) -> Any:
-    """A value as JSON-ready data: dataclasses as dicts, tuples as lists, Decimal as text.
-
-    What `dataclasses.asdict` does, minus its deep copies: mirrors and actions are frozen values,
-    and asdict was a fifth of the daemon's CPU (bench/pipeline.py --cprofile)."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if type(value) not in _FIELD_NAMES and (not is_dataclass(value) or isinstance(value, type)):
-        return value
-    return {n: plain(getattr(value, n)) for n in _names(type(value))}
