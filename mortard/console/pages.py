@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -225,12 +226,19 @@ async def order_page(request: web.Request) -> web.Response:
     rows = with_notes(timeline(events, journal, documents, [h for h in history if h["kind"] != "note"], names),
                       [h for h in history if h["kind"] == "note"])
     account = st.cfg.accounts.get(row.heartland_account or "") if row.heartland_account else None
-    base = account.resolved_base_url if account else None
+    base = _without_userinfo(account.resolved_base_url) if account else None
     resolution = await store.resolution(st.pool, row.shop, row.order_id)
     actions = [a for a in ORDER_ACTIONS if a.applies(row, resolution)]
     return st.render(request, "order.html", row=row, timeline=rows, journal=recorded.journal,
                      documents=recorded.documents, numbers=side_by_side(row), heartland_base=base,
                      resolution=resolution, actions=actions, history=recorded.history)
+
+
+def _without_userinfo(url: str) -> str:
+    """A URL fit for a page: never a user or password someone put in the config's base_url."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))) \
+        if parts.hostname else url
 
 
 async def plan_page(request: web.Request) -> web.Response:

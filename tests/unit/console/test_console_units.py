@@ -120,3 +120,9 @@ def test_hash_password_command_prints_a_hash_of_the_password_on_stdin(monkeypatc
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert mortard.cli.main(["console", "hash-password"]) == 1
     assert "shorter than 10" in capsys.readouterr().err
+
+
+def test_a_heartland_link_never_carries_credentials_from_the_config():
+    from mortard.console.pages import _without_userinfo
+    assert _without_userinfo("https://u:pw@acme.retail.heartland.us/api/") == "https://acme.retail.heartland.us/api/"
+    assert _without_userinfo("http://127.0.0.1:9/acme/api/") == "http://127.0.0.1:9/acme/api/"
