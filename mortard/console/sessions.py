@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -42,7 +43,8 @@ class SessionSigner:
 
     def new(self, user: str | None) -> Session:
         ttl = self.ttl_s if user else min(self.ttl_s, 3600)
-        return Session(secrets.token_urlsafe(18), user, int(self.clock()) + ttl)
+        # Rounded up: a session lives its whole lifetime, never up to a second less.
+        return Session(secrets.token_urlsafe(18), user, math.ceil(self.clock() + ttl))
 
     def _mac(self, label: bytes, data: bytes) -> bytes:
         return hmac.new(self.key, label + b"\0" + data, hashlib.sha256).digest()

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 from console_support import Browser, console_config
 from mortard.config import Config
 from mortard.console.app import build_app
+from mortard.console.state import STATE
 
 
 @pytest.fixture
@@ -20,8 +21,11 @@ async def serve_console(pool: asyncpg.Pool) -> AsyncIterator[Callable[..., Any]]
     servers: list[TestServer] = []
     sessions: list[aiohttp.ClientSession] = []
 
-    async def start(cfg: Config) -> Callable[[], Browser]:
-        server = TestServer(build_app(cfg, pool), host="127.0.0.1")
+    async def start(cfg: Config, clock: Callable[[], float] | None = None) -> Callable[[], Browser]:
+        app = build_app(cfg, pool)
+        if clock is not None:       # sessions' expiry on the test's clock, not the wall's
+            app[STATE].signer.clock = clock
+        server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         base = str(server.make_url("")).rstrip("/")

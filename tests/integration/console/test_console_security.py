@@ -159,13 +159,14 @@ async def test_a_session_cookie_is_signed_expires_and_ends_at_logout(serve_conso
 
 
 async def test_a_session_expires(serve_console, db_url):
-    import asyncio
-    browser = await serve_console(console_config(db_url, session_ttl_s=1))
+    now = [1_000_000.5]
+    browser = await serve_console(console_config(db_url, session_ttl_s=60), clock=lambda: now[0])
     b = browser()
     await b.login("alice")
+    now[0] += 59.9
     status, _, _ = await b.get("/")
     assert status == 200
-    await asyncio.sleep(2.1)
+    now[0] += 1.2        # past the lifetime, rounded up to the second
     status, _, r = await b.get("/")
     assert status == 303 and r.headers["Location"].startswith("/login")
 
