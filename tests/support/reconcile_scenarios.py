@@ -29,10 +29,11 @@ class DropStats:
     missed_orders: set[tuple[int, int]] = field(default_factory=set)   # (phase, order id) whose change was lost
     # order id -> seconds from its (all-dropped) creation to its Heartland invoice
     all_dropped_created: dict[int, float] = field(default_factory=dict)
+    created_at: datetime | None = None       # when phase 0 (the orders' creation) was sent
+    stamps: list[str] = field(default_factory=list)   # each phase's updated_at
 
 
-def stamp(phase: Sequence[tuple[int, str, dict]]) -> list[tuple[int, str, dict]]:
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+def stamp(phase: Sequence[tuple[int, str, dict]], now: str) -> list[tuple[int, str, dict]]:
     out = []
     for oid, topic, payload in phase:
         p = dict(payload)
@@ -57,7 +58,10 @@ async def drive_with_drops(ref: Lane, lossy: Lane, sb: ShopifyAdminSandbox, phas
                            *, drop_share: float, rng: random.Random, timeout: float = 120.0) -> DropStats:
     stats = DropStats()
     for k, raw in enumerate(phases):
-        phase = stamp(raw)
+        stats.stamps.append(datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+        phase = stamp(raw, stats.stamps[-1])
+        if k == 0:
+            stats.created_at = datetime.now(timezone.utc)
         for oid, topic, payload in phase:
             if topic in SNAPSHOT_TOPICS:
                 sb.put_order(lossy.shop, payload)       # Shopify always knows
@@ -100,6 +104,15 @@ async def drive_with_drops(ref: Lane, lossy: Lane, sb: ShopifyAdminSandbox, phas
 async def recovered_orders(lane: Lane) -> int:
     """Distinct (order, snapshot) changes the lane took in by reconciliation."""
     return await lane.pool.fetchval("SELECT count(*) FROM events WHERE shop = $1 AND source = 'reconcile'", lane.shop)
+
+
+async def recovered_missed(lane: Lane, stats: DropStats) -> int:
+    """Of the changes webhooks missed, how many reconciliation took in (the rest of what it took in were
+    changes whose webhook was still on its way)."""
+    rows = await lane.pool.fetch("SELECT order_id, payload->>'updated_at' AS at FROM events WHERE shop = $1 "
+                                 "AND source = 'reconcile'", lane.shop)
+    got = {(r["order_id"], datetime.fromisoformat(r["at"].replace("Z", "+00:00"))) for r in rows}
+    return sum(1 for k, oid in stats.missed_orders if (oid, datetime.fromisoformat(stats.stamps[k])) in got)
 
 
 def shopify_table(sb: ShopifyAdminSandbox, shop: str) -> dict[str, Any]:

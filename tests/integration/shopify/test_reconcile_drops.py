@@ -14,7 +14,7 @@ from mortard.app import Daemon
 from mortard.config import config_from_dict
 from mortard.store.db import create_pool
 from mortard.testing.shopify_admin import TOKEN, ShopifyAdminSandbox
-from reconcile_scenarios import drive_with_drops, recovered_orders, shopify_table
+from reconcile_scenarios import drive_with_drops, recovered_missed, recovered_orders, shopify_table
 
 LONG = os.environ.get("MORTARD_LONG") == "1"
 
@@ -47,7 +47,8 @@ async def test_ten_percent_of_webhooks_dropped_end_like_none_dropped(db_url, kaf
             stats = await drive_with_drops(ref, lossy, sb, phases, drop_share=0.10, rng=random.Random(seed))
             verdict = judge("lossy", await sandbox_state(http, url, "ref"), await sandbox_state(http, url, "lossy"),
                             set(names), ref_states=await sync_states(ref), act_states=await sync_states(lossy))
-            recovered = await recovered_orders(lossy)
+            fetched_in = await recovered_orders(lossy)
+            recovered = await recovered_missed(lossy, stats)
         finally:
             await daemon.stop()
             await pool.close()
@@ -56,7 +57,7 @@ async def test_ten_percent_of_webhooks_dropped_end_like_none_dropped(db_url, kaf
           f"orders missed {len(stats.missed_orders)}, recovered by reconciliation {recovered}, "
           f"shopify {shopify_table(sb, shop_of('lossy'))}")
     assert stats.dropped > 0 and stats.missed_orders, "the seed dropped nothing that mattered"
-    assert recovered >= len(stats.missed_orders)
+    assert recovered == len(stats.missed_orders) and fetched_in >= recovered
     assert verdict.ok, verdict.describe()
     assert sb.shop(shop_of("lossy")).throttled <= 1     # only a first call before the bucket is known
     assert daemon.metrics.reconcile_runs_total.labels(shop_of("lossy"), "failed")._value.get() == 0
