@@ -101,8 +101,9 @@ async def run(args: argparse.Namespace, servers: S.Servers) -> int:
           f"p50 {_pct(late, .5):.2f}s, max {max(late, default=float('nan')):.2f}s; delivered normally "
           f"({len(normal)}): p50 {_pct(normal, .5):.2f}s, max {max(normal, default=float('nan')):.2f}s; "
           f"bound = interval + settle + normal max = {args.interval + args.settle + max(normal, default=0):.2f}s")
-    print(f"  Shopify cost per reconciled order: {state.cost_used / max(1, recovered):.1f} points "
-          f"({state.cost_used:.0f} in {calls} calls: {dict(state.calls)})")
+    print(f"  Shopify cost per reconciled order: {state.cost_used / max(1, fetched_in):.1f} points per order fetched "
+          f"({state.cost_used:.0f} points in {calls} calls: {dict(state.calls)}; "
+          f"{state.cost_used / max(1, recovered):.1f} per missed order recovered)")
     print(f"  throttled Shopify calls: {state.throttled}/{calls} = {state.throttled / max(1, calls):.1%}")
     print(f"  Heartland state vs the lane that got every webhook: {'identical' if verdict.ok else 'DIFFERENT'}")
     if not verdict.ok:

@@ -104,7 +104,8 @@ class CostBucket:
         """Seconds until `cost` points are in the bucket (0 if they are)."""
         if self.maximum is None:
             return 0.0
-        need = min(cost, self.maximum) - self.now_available()
+        # A small margin: Shopify's figure is rounded and its clock is not ours.
+        need = min(cost * 1.02 + 1.0, self.maximum) - self.now_available()
         return max(0.0, need / self.restore_rate)
 
     def take(self, cost: float) -> None:
