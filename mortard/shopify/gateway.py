@@ -65,7 +65,7 @@ class ShopifyGateway:
 
     async def order_by_name(self, name: str) -> FetchedOrder | None:
         wanted = name if name.startswith("#") else f"#{name}"
-        data = await self.client.execute(q.ORDER_BY_NAME, {"query": f"name:'{wanted}'"})
+        data = await self.client.execute(q.ORDER_BY_NAME, {"query": f'name:"{wanted}"'})
         nodes = (data.get("orders") or {}).get("nodes") or []
         exact = [n for n in nodes if isinstance(n, Mapping) and n.get("name") == wanted]
         return self._fetched(exact[0], "MortardOrderByName") if exact else None

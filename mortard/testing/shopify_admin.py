@@ -27,7 +27,7 @@ from .shopify_graphql import render_order
 TOKEN = "shpat_sandbox"
 _PATH = re.compile(r"^/(?P<shop>[^/]+)/admin/api/(?P<version>[^/]+)/graphql\.json$")
 _SINCE = re.compile(r"updated_at:>=\s*'?(?P<t>[0-9T:\-+.Z]+)'?")
-_NAME = re.compile(r"name:\s*'?(?P<n>[^']+)'?")
+_NAME = re.compile(r"""name:\s*['"]?(?P<n>[^'"\s]+)['"]?""")
 TOPICS = {"ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED", "ORDERS_EDITED",
           "REFUNDS_CREATE", "ORDER_TRANSACTIONS_CREATE", "ORDERS_FULFILLED", "ORDERS_DELETE"}
 
