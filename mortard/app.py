@@ -160,7 +160,7 @@ class Daemon:
             client = self.shopify_clients[domain] = shopify_client(shop, observer)
             rec = self.reconcilers[domain] = Reconciler(
                 domain, ShopifyGateway(client), ReconcileStore(self.pool), ReconcileSettings.of(shop.shopify),
-                metrics=self.metrics, on_due=self.scheduler.on_due)
+                metrics=self.metrics, on_due=self.scheduler.on_due, owner=self.owner)
             self._background.append(asyncio.create_task(rec.run_forever(), name=f"reconcile-{domain}"))
 
     async def run_until_stopped(self) -> None:

@@ -31,6 +31,7 @@ class ReconcileStorePort(Protocol):
     async def record_run(self, shop: str, *, ok: bool, error: str | None, recovered: int) -> None: ...
     async def stored_updated_at(self, shop: str, order_ids: Sequence[int]) -> dict[int, datetime | None]: ...
     async def take_in(self, events: Sequence[InboxEvent], source: str) -> list[bool]: ...
+    async def lead(self, shop: str, owner: str, ttl_s: float) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,9 @@ class ReconcileResult:
 class Reconciler:
     def __init__(self, shop: str, port: ShopifyPort, store: ReconcileStorePort, settings: ReconcileSettings, *,
                  metrics: Any = None, on_due: Callable[[str, int], None] | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), owner: str = "") -> None:
         self.shop = shop
+        self.owner = owner      # "" = don't coordinate (one process); else lead the shop among daemons
         self.port = port
         self.store = store
         self.settings = settings
@@ -141,8 +143,16 @@ class Reconciler:
         return check.missing
 
     async def tick(self) -> ReconcileResult | None:
-        """One round: subscriptions, then the sweep; failures are counted and logged, never raised."""
+        """One round: subscriptions, then the sweep; failures are counted and logged, never raised.
+        With an owner, only the daemon leading the shop this round does it."""
         m = self.metrics
+        if self.owner:
+            try:
+                if not await self.store.lead(self.shop, self.owner, max(30.0, 3 * self.settings.interval_s)):
+                    return None
+            except Exception as exc:    # noqa: BLE001 - Postgres away: the next round tries again
+                log.warning("reconcile_lead_failed", shop=self.shop, error=str(exc))
+                return None
         try:
             await self.check_subscriptions()
         except Exception as exc:    # noqa: BLE001 - a failed check must not stop reconciliation

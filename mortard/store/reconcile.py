@@ -31,6 +31,14 @@ SELECT order_id, snapshot_updated_at FROM orders WHERE shop = $1 AND order_id = 
 
 _SOURCE_SQL = "UPDATE events SET source = $3 WHERE shop = $1 AND dedupe_key = ANY($2::text[])"
 
+# Take or keep the shop's reconciliation for `ttl` seconds; true if this owner has it.
+_LEAD_SQL = """
+INSERT INTO shopify_reconcile AS r (shop, leader, leader_until) VALUES ($1, $2, now() + make_interval(secs => $3))
+ON CONFLICT (shop) DO UPDATE SET leader = excluded.leader, leader_until = excluded.leader_until
+    WHERE r.leader IS NULL OR r.leader = excluded.leader OR r.leader_until < now()
+RETURNING leader
+"""
+
 _STATUS_SQL = """
 SELECT shop, watermark, last_run_at, last_ok_at, last_error, recovered FROM shopify_reconcile ORDER BY shop
 """
@@ -68,6 +76,9 @@ class ReconcileStore:
                 for shop, keys in by_shop.items():
                     await conn.execute(_SOURCE_SQL, shop, keys, source)
         return new
+
+    async def lead(self, shop: str, owner: str, ttl_s: float) -> bool:
+        return await self._pool.fetchval(_LEAD_SQL, shop, owner, float(ttl_s)) == owner
 
     async def status(self) -> list[dict[str, object]]:
         return [dict(r) for r in await self._pool.fetch(_STATUS_SQL)]

@@ -11,5 +11,8 @@ CREATE TABLE shopify_reconcile (
     last_ok_at      timestamptz,
     last_error      text,
     recovered       bigint NOT NULL DEFAULT 0,
+    -- One daemon of a group reconciles a shop at a time (the others would spend the same API cost).
+    leader          text,
+    leader_until    timestamptz,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );

@@ -115,3 +115,18 @@ async def test_the_watermark_advances_only_over_durable_orders_and_backfills_fir
             assert [r["order_id"] for r in stored] == [4000, 4001, 4002, 4003, 4004]   # 4100 is outside the backfill
             again = await rec.run_once()
             assert again.recovered == 0 and again.fetched == 0
+
+
+async def test_one_daemon_of_a_group_reconciles_a_shop_at_a_time(pool):
+    async with ShopifyAdminSandbox({SHOP: TOKEN}) as sb:
+        store = ReconcileStore(pool)
+        async with ShopifyClient(ShopifyShop(SHOP, Secret(TOKEN), admin_url=sb.admin_url(SHOP))) as client:
+            settings = ReconcileSettings(interval_s=0.1, settle_s=0)
+            a = Reconciler(SHOP, ShopifyGateway(client), store, settings, owner="daemon-a")
+            b = Reconciler(SHOP, ShopifyGateway(client), store, settings, owner="daemon-b")
+            assert await a.tick() is not None
+            assert await b.tick() is None                  # a leads the shop
+            assert await a.tick() is not None
+            await pool.execute("UPDATE shopify_reconcile SET leader_until = now() - interval '1 second'")
+            assert await b.tick() is not None              # a's lead ran out: b takes over
+            assert await a.tick() is None
