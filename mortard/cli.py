@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--config", "-c", default=None)
     sp.add_argument("--json", action="store_true")
     sp.add_argument("shop")
-    sp.add_argument("--fix", action="store_true", help="create the missing subscriptions")
+    sp.add_argument("--fix", action="store_true",
+                    help="create the missing subscriptions (exit 1 while any is still missing or wrong)")
     sp.set_defaults(func=_ops("shops_webhooks"))
     return p
 

@@ -209,9 +209,10 @@ class ShopifyClient:
                 self.observer.on_throttled(self.shop.domain)
                 self.observer.on_response(self.shop.domain, operation, "throttled", seconds)
                 wait = self.bucket.wait_for(self._costs.get(operation, MAX_QUERY_COST))
-                if wait > self.retry.max_throttle_wait:
-                    break
                 last = "THROTTLED"
+                if wait > self.retry.max_throttle_wait:
+                    last = f"THROTTLED, and the bucket refills only in {wait:.0f} s"
+                    break
                 await self._sleep(max(wait, 0.05))
                 continue
             errors = answer.get("errors")
