@@ -19,6 +19,7 @@ import structlog
 
 from mortard.reconcile.events import fetched_event
 from mortard.reconcile.subscriptions import check_subscriptions
+from mortard.shopify.errors import ShopifyOrderTooLarge
 from mortard.store.events import InboxEvent
 from mortard.sync.ports import OrderStamp, ShopifyPort
 
@@ -74,6 +75,7 @@ class Reconciler:
         self.now = now
         self.subscriptions_missing: int | None = None
         self.runs = 0
+        self.skipped = 0        # orders too large to fetch in one query (logged; a person must look)
 
     async def run_once(self) -> ReconcileResult:
         s = self.settings
@@ -113,7 +115,13 @@ class Reconciler:
             have = stored.get(st.order_id)
             if have is not None and have >= st.updated_at:
                 continue
-            order = await self.port.order(st.order_id)
+            try:
+                order = await self.port.order(st.order_id)
+            except ShopifyOrderTooLarge as exc:
+                # One order the client can't read whole must not hold the watermark back for all others.
+                log.error("reconcile_order_unreadable", shop=self.shop, order_id=st.order_id, error=str(exc))
+                self.skipped += 1
+                continue
             if order is None:      # deleted between the list and the fetch
                 continue
             events.append(fetched_event(self.shop, order, "reconcile"))

@@ -77,6 +77,7 @@ class ShopifyAdminSandbox:
             self.shop(shop).token = token
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._document = ""
         self.url = ""
 
     # -- state ---------------------------------------------------------------------------------
@@ -177,6 +178,7 @@ class ShopifyAdminSandbox:
                 "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None,
                                         "throttleStatus": state.bucket.status()}}})
         state.calls[operation] = state.calls.get(operation, 0) + 1
+        self._document = document
         data, actual = handler(self, state, variables, version)
         state.bucket.available -= actual
         state.cost_used += actual
@@ -206,13 +208,22 @@ class ShopifyAdminSandbox:
         order = state.orders.get(int(tail)) if tail.isdigit() else None
         if order is None:
             return {"order": None}, 1.0
-        return {"order": render_order(order, state.transactions.get(order["id"]))}, _order_cost(order)
+        return {"order": self._paged(render_order(order, state.transactions.get(order["id"])))}, _order_cost(order)
 
     def _order_by_name(self, state: ShopState, v: Mapping[str, Any], version: str) -> tuple[dict[str, Any], float]:
         m = _NAME.search(str(v.get("query") or ""))
         found = [o for o in self._sorted(state) if m and o.get("name") == m.group("n")][:1]
-        return ({"orders": {"nodes": [render_order(o, state.transactions.get(o["id"])) for o in found]}},
+        return ({"orders": {"nodes": [self._paged(render_order(o, state.transactions.get(o["id"]))) for o in found]}},
                 sum(_order_cost(o) for o in found) + 2.0)
+
+    def _paged(self, node: dict[str, Any]) -> dict[str, Any]:
+        """Honour the document's `lineItems(first: N)`: a longer order says it has a next page."""
+        m = re.search(r"lineItems\(first:\s*(\d+)", self._document)
+        first = int(m.group(1)) if m else 250
+        lines = node["lineItems"]["nodes"]
+        if len(lines) > first:
+            node["lineItems"] = {"pageInfo": {"hasNextPage": True}, "nodes": lines[:first]}
+        return node
 
     def _subscriptions(self, state: ShopState, v: Mapping[str, Any], version: str) -> tuple[dict[str, Any], float]:
         nodes = list(state.subscriptions.values())

@@ -130,3 +130,18 @@ async def test_one_daemon_of_a_group_reconciles_a_shop_at_a_time(pool):
             await pool.execute("UPDATE shopify_reconcile SET leader_until = now() - interval '1 second'")
             assert await b.tick() is not None              # a's lead ran out: b takes over
             assert await a.tick() is None
+
+
+async def test_an_order_too_large_to_read_is_logged_and_does_not_hold_the_others_back(pool):
+    async with ShopifyAdminSandbox({SHOP: TOKEN}) as sb:
+        now = datetime.now(timezone.utc)
+        big = OrderSpec(4200, 4200, [LineSpec(f"SKU-{i}", 1, Decimal("1.00")) for i in range(101)])
+        small = OrderSpec(4201, 4201, [LineSpec("A", 1, Decimal("1.00"))])
+        sb.put_order(SHOP, order_payload(big, updated_at=now - timedelta(minutes=2)))
+        sb.put_order(SHOP, order_payload(small, updated_at=now - timedelta(minutes=1)))
+        store = ReconcileStore(pool)
+        async with ShopifyClient(ShopifyShop(SHOP, Secret(TOKEN), admin_url=sb.admin_url(SHOP))) as client:
+            rec = Reconciler(SHOP, ShopifyGateway(client), store, ReconcileSettings(settle_s=0), now=lambda: now)
+            result = await rec.run_once()
+        assert result.recovered == 1 and rec.skipped == 1
+        assert [r["order_id"] for r in await pool.fetch("SELECT order_id FROM orders")] == [4201]
