@@ -19,6 +19,8 @@ from mortard.consume.consumer import InboxConsumer
 from mortard.heartland import AccountLimits, FairSlots, HeartlandAccount, HeartlandClient
 from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.gateway import HeartlandGateway
+from mortard.reconcile.loop import ReconcileSettings, Reconciler
+from mortard.shopify import ShopifyClient, ShopifyGateway, ShopifyShop
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.store.db import migrate, ping, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
@@ -54,6 +56,14 @@ def heartland_account(cfg: Config, name: str) -> HeartlandAccount:
                             request_timeout=acc.request_timeout_s)
 
 
+def shopify_client(shop: ShopConfig, observer: Any = None) -> ShopifyClient:
+    """The shop's Admin API client; the shop must have a [shops.X.shopify] table."""
+    sc = shop.shopify
+    assert sc is not None
+    return ShopifyClient(ShopifyShop(shop.domain, sc.token, api_version=sc.api_version, admin_url=sc.admin_url,
+                                     request_timeout=sc.request_timeout_s), observer=observer)
+
+
 @dataclass
 class Daemon:
     """`mortard run`: consume → inbox → sync → Heartland, with the ops listener beside it."""
@@ -66,6 +76,9 @@ class Daemon:
     scheduler: Scheduler | None = None
     machine: OrderMachine | None = None
     clients: dict[str, HeartlandClient] = field(default_factory=dict)
+    # Shops with Admin API access reconcile; without it mortard only listens.
+    reconcilers: dict[str, Reconciler] = field(default_factory=dict)
+    shopify_clients: dict[str, ShopifyClient] = field(default_factory=dict)
     ops: OpsServer | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -121,6 +134,7 @@ class Daemon:
                                       client_id=f"mortard-{self.owner}", drain_timeout_s=cfg.daemon.drain_timeout_s)
         await self.consumer.start()
         self.scheduler.start()
+        self._start_reconcilers()
 
         self._monitor = LoopMonitor(self.metrics, notifier=self._notifier, progress_check=self._progressing)
         self._monitor.start()
@@ -135,6 +149,19 @@ class Daemon:
         self._notifier.ready(f"consuming {cfg.kafka.topic} as {self.owner}")
         log.info("daemon_ready", owner=self.owner, topic=cfg.kafka.topic, ops_port=self.ops.port,
                  shops=sorted(cfg.shops), event_loop=eventloop.loop_name())
+
+    def _start_reconcilers(self) -> None:
+        from mortard.store.reconcile import ReconcileStore
+        assert self.pool is not None and self.scheduler is not None
+        observer = self.metrics.shopify_observer()
+        for domain, shop in self.config.shops.items():
+            if shop.shopify is None or not shop.shopify.reconcile:
+                continue
+            client = self.shopify_clients[domain] = shopify_client(shop, observer)
+            rec = self.reconcilers[domain] = Reconciler(
+                domain, ShopifyGateway(client), ReconcileStore(self.pool), ReconcileSettings.of(shop.shopify),
+                metrics=self.metrics, on_due=self.scheduler.on_due, owner=self.owner)
+            self._background.append(asyncio.create_task(rec.run_forever(), name=f"reconcile-{domain}"))
 
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -175,6 +202,8 @@ class Daemon:
             await self.ops.stop()
         for client in self.clients.values():
             await client.close()
+        for shopify in self.shopify_clients.values():
+            await shopify.close()
         if self._instance is not None:
             await self._instance.release()
         if self.pool is not None:
@@ -241,4 +270,4 @@ async def run_daemon(config: Config) -> int:
     return 0
 
 
-__all__ = ["Daemon", "run_daemon", "heartland_account", "effective_shop_settings"]
+__all__ = ["Daemon", "run_daemon", "heartland_account", "effective_shop_settings", "shopify_client"]

@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("shop")
             sp.add_argument("order", help="Shopify order id or name (#1001)")
         sp.set_defaults(func=_ops(f"orders_{verb}"))
+    sp = orders.add_parser("resync", help="fetch an order from Shopify (even one never seen) and sync it",
+                           description="fetch an order from Shopify (even one never seen) and sync it")
+    sp.add_argument("--config", "-c", default=None)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("shop")
+    sp.add_argument("order", help="Shopify order id or name (#1001)")
+    sp.set_defaults(func=_ops("orders_resync"))
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="verb", required=True)
     for verb, help_ in (("list", "records that could not be taken in"), ("replay", "send dead letters back to the topic")):
         sp = dlq.add_parser(verb, help=help_, description=help_)
@@ -170,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--account", default=None,
                             help="Heartland account (default: the shop's account in the config file)")
         sp.set_defaults(func=_ops(f"shops_{verb}"))
+    sp = shops.add_parser("webhooks", help="the shop's webhook subscriptions: needed, missing, pointing elsewhere",
+                          description="the shop's webhook subscriptions: needed, missing, pointing elsewhere")
+    sp.add_argument("--config", "-c", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("shop")
+    sp.add_argument("--fix", action="store_true",
+                    help="create the missing subscriptions (exit 1 while any is still missing or wrong)")
+    sp.set_defaults(func=_ops("shops_webhooks"))
     return p
 
 

@@ -7,6 +7,7 @@ and they are held in `Secret`, whose repr never shows the value.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 import types
@@ -108,12 +109,30 @@ class AccountConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ShopifyConfig:
+    """The shop's Admin API access, for reconciliation, resync and webhook subscriptions."""
+
+    token: Secret
+    api_version: str = "2026-10"      # pinned for queries and the subscriptions mortard creates
+    admin_url: str = ""               # "" = https://{shop}/admin/api/{api_version}/graphql.json
+    webhook_address: str = ""         # the public URL of `mortard ingest`; "" = don't check subscriptions
+    reconcile: bool = True
+    reconcile_interval_s: float = 300.0
+    overlap_s: float = 600.0          # re-read this much before the watermark (updated_at ties, late writes)
+    backfill_s: float = 86_400.0      # the first run looks back this far
+    settle_s: float = 60.0            # changes younger than this are left to their webhooks in flight
+    page_size: int = 100
+    request_timeout_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
 class ShopConfig:
     domain: str
     heartland_account: str
     webhook_secret: Secret | None = None
     previous_webhook_secret: Secret | None = None
     settings: ShopSettings = field(default_factory=ShopSettings)
+    shopify: ShopifyConfig | None = None     # no [shops.X.shopify]: mortard only listens (no reconciliation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +256,29 @@ def _shop(domain: str, raw: Any, env: Mapping[str, str], accounts: Mapping[str, 
                        env, f"{where}.previous_webhook_secret", required=False)
     if "webhook_secret" in raw:
         raise ConfigError(f"{where}.webhook_secret: put secrets in the environment or a file, not the config")
+    shopify = _shopify(raw.pop("shopify", None), env, f"{where}.shopify")
     shop = build(ShopConfig, {**raw, "domain": domain, "webhook_secret": secret,
                               "previous_webhook_secret": previous}, where)
+    if shopify is not None:
+        shop = dataclasses.replace(shop, shopify=shopify)
     if shop.heartland_account not in accounts:
         raise ConfigError(f"{where}.heartland_account: no account {shop.heartland_account!r} under "
                           "[heartland.accounts]")
     return shop
+
+
+def _shopify(raw: Any, env: Mapping[str, str], where: str) -> ShopifyConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    raw = dict(raw)
+    if "token" in raw or "access_token" in raw:
+        raise ConfigError(f"{where}.access_token: put tokens in the environment (access_token_env) or a file "
+                          "(access_token_file)")
+    token = _secret(raw.pop("access_token_env", ""), raw.pop("access_token_file", ""), env,
+                    f"{where}.access_token", required=True)
+    return build(ShopifyConfig, {**raw, "token": token}, where)
 
 
 def _secret(env_name: str, file_name: str, env: Mapping[str, str], where: str, *, required: bool) -> Secret | None:

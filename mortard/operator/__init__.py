@@ -21,6 +21,7 @@ from mortard.config import Config
 from mortard.operator import dlq as _dlq
 from mortard.operator import orders as _orders
 from mortard.operator import shops as _shops
+from mortard.operator import shopify as _shopify
 
 # The libraries whose levels `configure_logging` sets (mortard.ops.logging._NOISY_LIBRARIES).
 _LIBRARIES = ("aiokafka", "aiohttp", "asyncio", "asyncpg", "kafka")
@@ -83,6 +84,8 @@ dlq_replay = _command(_dlq.dlq_replay)
 shops_show = _command(_shops.shops_show)
 shops_set = _command(_shops.shops_set)
 shops_add = _command(_shops.shops_add)
+orders_resync = _command(_shopify.orders_resync)
+shops_webhooks = _command(_shopify.shops_webhooks)
 
 __all__ = ["orders_list", "orders_show", "orders_retry", "orders_plan", "dlq_list", "dlq_replay",
-           "shops_show", "shops_set", "shops_add"]
+           "shops_show", "shops_set", "shops_add", "orders_resync", "shops_webhooks"]

@@ -207,6 +207,49 @@ class Metrics:
             buckets=_PRODUCE_BUCKETS, registry=r,
         )
 
+        # shopify admin API and reconciliation (labels: the shop domain, a configured, small set)
+        self.shopify_requests_total = Counter(
+            "mortard_shopify_requests_total", "Shopify Admin API calls by shop, operation and outcome.",
+            ["shop", "operation", "outcome"], registry=r,
+        )
+        self.shopify_request_duration_seconds = Histogram(
+            "mortard_shopify_request_duration_seconds", "Shopify Admin API call duration.",
+            ["shop"], buckets=STEP_BUCKETS, registry=r,
+        )
+        self.shopify_throttled_total = Counter(
+            "mortard_shopify_throttled_total", "Shopify answers that were THROTTLED, by shop.", ["shop"], registry=r,
+        )
+        self.shopify_query_cost_total = Counter(
+            "mortard_shopify_query_cost_total", "Shopify query cost used (actualQueryCost points), by shop.",
+            ["shop"], registry=r,
+        )
+        self.shopify_cost_available = Gauge(
+            "mortard_shopify_cost_available", "Points in the shop's Shopify cost bucket at the last answer.",
+            ["shop"], registry=r,
+        )
+        self.reconcile_recovered_orders_total = Counter(
+            "mortard_reconcile_recovered_orders_total",
+            "Order changes reconciliation found that no webhook had brought (webhooks are being missed).",
+            ["shop"], registry=r,
+        )
+        self.reconcile_runs_total = Counter(
+            "mortard_reconcile_runs_total", "Reconciliation runs by shop and outcome (ok, failed).",
+            ["shop", "outcome"], registry=r,
+        )
+        self.reconcile_lag_seconds = Gauge(
+            "mortard_reconcile_lag_seconds", "How far behind now the shop's durable reconciliation watermark is.",
+            ["shop"], registry=r,
+        )
+        self.reconcile_last_success_timestamp_seconds = Gauge(
+            "mortard_reconcile_last_success_timestamp_seconds", "Unix time of the shop's last good reconciliation.",
+            ["shop"], registry=r,
+        )
+        self.webhook_subscriptions_missing = Gauge(
+            "mortard_webhook_subscriptions_missing",
+            "Webhook topics the shop needs with no subscription to mortard's address at the pinned version.",
+            ["shop"], registry=r,
+        )
+
     # -- helpers (label normalisation in one place) ---------------------------------------------------
 
     def event_consumed(self, topic: str | None) -> None:
@@ -248,6 +291,9 @@ class Metrics:
 
     def heartland_observer(self) -> HeartlandMetricsObserver:
         return HeartlandMetricsObserver(self)
+
+    def shopify_observer(self) -> ShopifyMetricsObserver:
+        return ShopifyMetricsObserver(self)
 
     # -- exposition -----------------------------------------------------------------------------------
 
@@ -292,3 +338,23 @@ class HeartlandMetricsObserver:
 
     def on_rate_limited(self, account: str) -> None:
         self._m.heartland_rate_limited_total.labels(account).inc()
+
+
+class ShopifyMetricsObserver:
+    """`mortard.shopify.ShopifyObserver` feeding the `mortard_shopify_*` series."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def on_response(self, shop: str, operation: str, outcome: str, seconds: float) -> None:
+        self._m.shopify_requests_total.labels(shop, operation, outcome).inc()
+        self._m.shopify_request_duration_seconds.labels(shop).observe(seconds)
+
+    def on_cost(self, shop: str, actual_cost: float, available: float, maximum: float) -> None:
+        self._m.shopify_query_cost_total.labels(shop).inc(max(0.0, actual_cost))
+        self._m.shopify_cost_available.labels(shop).set(available)
+
+    def on_throttled(self, shop: str) -> None:
+        self._m.shopify_throttled_total.labels(shop).inc()

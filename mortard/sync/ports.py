@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -104,3 +105,51 @@ class HeartlandPort(Protocol):
     async def send(self, mirror: Mirror, action: Action) -> tuple[int | None, dict[str, Any] | None]:
         """Carry out one mutation; the new record's id (creates) and a document worth listing."""
         ...
+
+
+# -- Shopify ---------------------------------------------------------------------------------------
+# The core's port to one shop's Admin API (`mortard.shopify.gateway.ShopifyGateway` implements it over
+# GraphQL; all GraphQL lives there). A fetched order is handed over as the orders/* webhook body it
+# corresponds to, so the inbox, the parser and the planner treat it exactly like a webhook.
+
+@dataclass(frozen=True, slots=True)
+class OrderStamp:
+    """An order as the reconciliation list shows it: which, and when it last changed."""
+
+    order_id: int
+    name: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStampPage:
+    stamps: tuple[OrderStamp, ...]
+    next_cursor: str | None          # None: this was the last page
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedOrder:
+    order_id: int
+    name: str
+    updated_at: datetime
+    snapshot: Mapping[str, Any]        # shaped as the orders/* webhook body
+    transactions: Mapping[str, Any]    # transaction id -> shaped as the order_transactions/create body
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSubscription:
+    id: str
+    topic: str                         # the webhook topic, e.g. "orders/create"
+    address: str
+    api_version: str
+
+
+class ShopifyPort(Protocol):
+    """What mortard asks of one shop's Admin API."""
+
+    async def orders_updated_since(self, since: datetime, cursor: str | None,
+                                   page_size: int) -> OrderStampPage: ...
+    async def order(self, order_id: int) -> FetchedOrder | None: ...
+    async def order_by_name(self, name: str) -> FetchedOrder | None: ...
+    async def webhook_subscriptions(self) -> tuple[WebhookSubscription, ...]: ...
+    async def create_webhook_subscription(self, topic: str, address: str) -> WebhookSubscription: ...
