@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Mapping
 
-from mortard.sync.model import InvalidOrder, _refund_adjustments, _shipping
+from mortard.sync.model.order import InvalidOrder, refund_adjustments, shipping_charged
 
 
 def gid(kind: str, value: Any) -> str | None:
@@ -82,7 +82,7 @@ def render_transaction(t: Mapping[str, Any], currency: str) -> dict[str, Any]:
 
 def _refund(r: Mapping[str, Any], currency: str) -> dict[str, Any]:
     try:
-        shipping, shipping_tax, _ = _refund_adjustments(r, int(r.get("id") or 0), currency)
+        shipping, shipping_tax, _ = refund_adjustments(r, int(r.get("id") or 0), currency)
     except (InvalidOrder, KeyError, TypeError, ValueError, ArithmeticError):
         shipping = shipping_tax = None
     had_shipping = bool(r.get("refund_shipping_lines")) or any(
@@ -134,7 +134,7 @@ def render_order(o: Mapping[str, Any], transactions: Mapping[str, Any] | None = 
             "taxLines": _tax_lines(li.get("tax_lines"), currency),
         })
     try:
-        current_shipping: Any = _shipping(o, currency)
+        current_shipping: Any = shipping_charged(o, currency)
     except (InvalidOrder, KeyError, TypeError, ValueError, ArithmeticError):
         current_shipping = None
     customer = o.get("customer") if isinstance(o.get("customer"), Mapping) else None

@@ -155,7 +155,7 @@ def _parse_order(o: Mapping[str, Any], refunds_by_id: Mapping[str, Any],
         if not r.in_snapshot:
             current_tax -= r.tax
             current_total -= sum((rl.subtotal for rl in r.lines), r.shipping) + r.tax
-    shipping = _shipping(o, currency)
+    shipping = shipping_charged(o, currency)
     customer = _customer(o)
     payments = _payments(o, transactions_by_id, total_price, currency, presentment, problems)
     return ShopifyOrder(
@@ -245,14 +245,14 @@ def _parse_refund(r: Mapping[str, Any], currency: str, problems: list[str]) -> R
                 continue
             amount += value
             gateway = gateway or str(t.get("gateway") or "")
-    shipping, shipping_tax, discrepancy = _refund_adjustments(r, refund_id, currency)
+    shipping, shipping_tax, discrepancy = refund_adjustments(r, refund_id, currency)
     if amount < 0:
         raise InvalidOrder(f"refund {refund_id} has a negative amount")
     return Refund(id=refund_id, created_at=utc_time(r.get("created_at")), lines=tuple(lines), amount=amount,
                   gateway=gateway, shipping=shipping, discrepancy=discrepancy, shipping_tax=shipping_tax)
 
 
-def _refund_adjustments(r: Mapping[str, Any], refund_id: int, currency: str) -> tuple[Decimal, Decimal, Decimal]:
+def refund_adjustments(r: Mapping[str, Any], refund_id: int, currency: str) -> tuple[Decimal, Decimal, Decimal]:
     """(shipping, tax on that shipping, other adjustments) a refund gives back.
 
     Since API 2024-10 refunded shipping is in `refund_shipping_lines` (`subtotal_amount_set`); before, it
@@ -336,7 +336,7 @@ def _foreign(t: Mapping[str, Any], currency: str) -> bool:
     return isinstance(code, str) and bool(code) and code.upper() != currency
 
 
-def _shipping(o: Mapping[str, Any], currency: str) -> Decimal:
+def shipping_charged(o: Mapping[str, Any], currency: str) -> Decimal:
     if isinstance(o.get("current_shipping_price_set"), Mapping) and \
             isinstance(o["current_shipping_price_set"].get("shop_money"), Mapping):
         return shop_money_at(o, "current_shipping_price_set", currency)
