@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from fault_scenarios import Lane, _produce, hooks_for, wait_lanes
+from fault_scenarios import Lane, hooks_for, wait_lanes
+from kafka_helpers import produce
 from mortard.testing.shopify_admin import ShopifyAdminSandbox
 
 SNAPSHOT_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled")
@@ -65,7 +66,7 @@ async def drive_with_drops(ref: Lane, lossy: Lane, sb: ShopifyAdminSandbox, phas
         for oid, topic, payload in phase:
             if topic in SNAPSHOT_TOPICS:
                 sb.put_order(lossy.shop, payload)       # Shopify always knows
-        await _produce(ref.bootstrap, ref.topic, hooks_for(phase, ref.shop))
+        await produce(ref.bootstrap, ref.topic, hooks_for(phase, ref.shop))
         ref.events_sent += len(phase)
         ref.orders |= {oid for oid, _, _ in phase}
         kept = []
@@ -85,7 +86,7 @@ async def drive_with_drops(ref: Lane, lossy: Lane, sb: ShopifyAdminSandbox, phas
                 stats.missed_orders.add((k, oid))
                 if k == 0:
                     stats.all_dropped_created[oid] = time.monotonic()
-        await _produce(lossy.bootstrap, lossy.topic, hooks_for(kept, lossy.shop))
+        await produce(lossy.bootstrap, lossy.topic, hooks_for(kept, lossy.shop))
         lossy.events_sent += len(kept)
         lossy.orders |= {oid for oid, _, _ in phase}
         loop = asyncio.get_running_loop()
