@@ -104,3 +104,15 @@ class HeartlandPort(Protocol):
     async def send(self, mirror: Mirror, action: Action) -> tuple[int | None, dict[str, Any] | None]:
         """Carry out one mutation; the new record's id (creates) and a document worth listing."""
         ...
+
+
+class WatchPort(HeartlandPort, Protocol):
+    """What the watch over waiting orders (sync/watch_runner.py) asks of an account beyond the
+    core's port: many orders' headers in few requests, and opening a pending order staff fixed."""
+
+    async def order_headers(self, order_ids: Sequence[int]) -> tuple[dict[int, Any], int]:
+        """Header by order id (`sync.watch.OrderHeader`), and the requests it took."""
+        ...
+
+    async def set_status(self, order_id: int, status: str) -> None: ...
+
