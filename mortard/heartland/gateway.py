@@ -24,7 +24,9 @@ from mortard.sync.ports import (
 )
 from mortard.sync.watch import OrderHeader
 
-_HEADER_CHUNK = 100   # ids per `$in` filter, as the client's own lookups
+# Ids per `$in` header read. Max per_page is UNKNOWN [DOC §1; Heartland's importer uses 5000]; a
+# smaller cap just means more pages, which `paginate` follows. 250 ids keep the URL under ~3 kB.
+_HEADER_CHUNK = 250
 
 Json = dict[str, Any]
 

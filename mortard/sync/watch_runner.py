@@ -88,6 +88,11 @@ class WatchRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         accounts = sorted({rt.account for rt in self._shops.values()})
+        # The first pass comes an interval after start: a starting daemon serves new orders first.
+        try:
+            await asyncio.wait_for(stop.wait(), self.settings.interval_s)
+        except asyncio.TimeoutError:
+            pass
         while not stop.is_set():
             for account in accounts:
                 try:
