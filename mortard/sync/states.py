@@ -107,5 +107,6 @@ DRIFT_KINDS: dict[str, str] = {
     "heartland_edited": "changed in Heartland by hand after mortard opened or closed it; left as staff made it",
     "staff_disagrees": "staff changed the pending order in Heartland so that it no longer matches Shopify; "
                        "left as staff made it",
-    "staff_fixed": "staff fixed the pending order in Heartland; mortard finished it from what Heartland holds",
+    "staff_fixed": "staff changed the pending order in Heartland, keeping what came from Shopify; mortard "
+                   "opened it (if staff hadn't) and finished it from what Heartland holds",
 }

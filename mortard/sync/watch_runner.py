@@ -85,6 +85,9 @@ class WatchRunner:
         self._on_due = on_due
         self._metrics = metrics
         self.last: dict[str, PassReport] = {}
+        # Header changes already looked at, per order: a drifted order's header keeps differing from
+        # its mirror, and one full read of the same difference is enough.
+        self._looked: dict[tuple[str, int], str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         accounts = sorted({rt.account for rt in self._shops.values()})
@@ -179,8 +182,10 @@ class WatchRunner:
             rt = shops[r.shop]
             sent = _custom_sent(r, rt) if r.sync_state in PENDING else None
             changes = header_changes(mirror, h, sent)
-            if not changes or not self._may(report, READ_ORDER_CALLS):
+            seen = repr(sorted(changes.items()))
+            if not changes or self._looked.get((r.shop, r.order_id)) == seen or not self._may(report, READ_ORDER_CALLS):
                 continue
+            self._looked[(r.shop, r.order_id)] = seen
             try:
                 await self._look(r, rt, mirror, changes, report)
             except HeartlandError as exc:
@@ -216,7 +221,10 @@ class WatchRunner:
     async def _finish_fixed(self, r: Any, rt: ShopRuntime, reading: Any, detail: dict[str, Any],
                             report: PassReport) -> None:
         """Staff fixed what kept it pending and kept what came from Shopify: open it (Heartland checks
-        it balances and holds what it requires) and let the machine finish it from what Heartland holds."""
+        it balances and holds what it requires) and let the machine finish it from what Heartland holds.
+        Once per distinct change: a change the machine can't finish with is not tried every interval."""
+        if not await self._store.record_drift(r.shop, r.order_id, "staff_fixed", detail, r.updated_at):
+            return
         if reading.status == self._dialect.status_pending:
             try:
                 await rt.heartland.set_status(reading.order_id, self._dialect.status_open)
@@ -225,7 +233,6 @@ class WatchRunner:
                 report.calls += 1
                 log.info("watch_fix_incomplete", shop=r.shop, order_id=r.order_id, error=str(exc))
                 return
-        await self._store.record_drift(r.shop, r.order_id, "staff_fixed", detail, r.updated_at)
         due = await self._store.make_due([(r.shop, r.order_id)], PENDING, dirty=True, why="staff_fixed")
         report.fixed.extend(due)
         for shop, order_id in due:
