@@ -101,6 +101,8 @@ async def main() -> int:
     ap.add_argument("--rate", type=float, default=5.0, help="the account's rate limit, requests/s")
     ap.add_argument("--interval", type=float, default=60.0, help="the watch's interval, s")
     ap.add_argument("--share", type=float, default=0.1, help="the watch's share of the account's rate")
+    ap.add_argument("--sweep-reads", type=int, default=WatchSettings.sweep_reads,
+                    help="full reads a pass of orders mortard took there (payments show on no header)")
     ap.add_argument("--arrive", type=int, default=100, help="units that arrive before pass 2")
     args = ap.parse_args()
     quiet_logs()
@@ -136,7 +138,7 @@ async def main() -> int:
             await catalog.catalog(())        # read once at start, as the daemon does (not a watch call)
             shops = {SHOP: ShopRuntime(ShopSettings(), "acme", gateway)}
             watch = WatchRunner(WatchStore(pool, "bench"), shops, DEFAULT_DIALECT, rates={"acme": args.rate},
-                                settings=WatchSettings(args.interval, args.share),
+                                settings=WatchSettings(args.interval, args.share, sweep_reads=args.sweep_reads),
                                 busy=lambda a: client.limits.paused_until is not None)
             per_interval = args.rate * args.interval
             out = []
@@ -170,7 +172,8 @@ async def main() -> int:
             await client.close()
 
         print(f"\nThe watch over {args.orders} waiting orders ({args.items} items) on one account, "
-              f"rate {args.rate:g} req/s, interval {args.interval:g} s, share {args.share:g} "
+              f"rate {args.rate:g} req/s, interval {args.interval:g} s, share {args.share:g}, "
+              f"sweep {args.sweep_reads} full read(s) a pass "
               f"(seeded in {seeded_s:.1f} s)\n")
         head = ("pass", "requests sent", "counted by the watch", "re-planned", "drift", "watch budget",
                 "of the account's rate per interval", "pass s")

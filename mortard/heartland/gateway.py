@@ -22,11 +22,7 @@ from mortard.sync.model import Address, Catalog, HPayment, Item, Mirror
 from mortard.sync.ports import (
     FoundCustomer, OrderReading, ReadInvoice, ReadInvoiceLine, ReadLine, ReadTicket,
 )
-from mortard.sync.watch import OrderHeader
-
-# Ids per `$in` header read. Max per_page is UNKNOWN [DOC §1; Heartland's importer uses 5000]; a
-# smaller cap just means more pages, which `paginate` follows. 250 ids keep the URL under ~3 kB.
-_HEADER_CHUNK = 250
+from mortard.sync.watch import HEADER_IDS as _HEADER_CHUNK, OrderHeader
 
 Json = dict[str, Any]
 

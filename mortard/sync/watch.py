@@ -126,6 +126,20 @@ def call_budget(share: float, rate_per_second: float, interval_s: float, floor: 
     return max(floor, int(share * rate_per_second * interval_s))
 
 
+# Ids per `$in` header read (`GET /sales/orders`). Max per_page is UNKNOWN [DOC §1; Heartland's own
+# importer uses 5000]; a lower cap only means more pages, which the client follows. 250 ids keep
+# the URL under ~3 kB.
+HEADER_IDS = 250
+
+
+def rotated(rows: Sequence[Any], start: int) -> list[Any]:
+    """`rows` from `start` on, then the rest: passes that can't reach all rows share them out."""
+    if not rows:
+        return []
+    start %= len(rows)
+    return [*rows[start:], *rows[:start]]
+
+
 def requests_for(n: int, chunk: int = 100) -> int:
     """Requests an `$in` read of `n` ids takes (the client sends 100 ids a request)."""
     return 0 if n <= 0 else -(-n // chunk)

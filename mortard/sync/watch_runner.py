@@ -30,8 +30,8 @@ from mortard.sync.plan import custom_fields
 from mortard.sync.routing import allowed_locations
 from mortard.sync.states import SyncState
 from mortard.sync.watch import (
-    WaitingOrder, call_budget, choose_replans, header_changes, items_of, line_changes, payment_changes,
-    requests_for, waiting_lines,
+    HEADER_IDS, WaitingOrder, call_budget, choose_replans, header_changes, items_of, line_changes,
+    payment_changes, requests_for, rotated, waiting_lines,
 )
 
 log = structlog.get_logger(__name__)
@@ -57,6 +57,7 @@ class WatchSettings:
     interval_s: float = 60.0
     share: float = 0.1               # of the account's rate the watch may use
     drift_window_s: float = 7 * 86400.0   # orders mortard opened/closed this recently are watched
+    sweep_reads: int = 1             # full reads a pass of orders mortard took there, in turn
 
 
 @dataclass
@@ -88,6 +89,10 @@ class WatchRunner:
         # Header changes already looked at, per order: a drifted order's header keeps differing from
         # its mirror, and one full read of the same difference is enough.
         self._looked: dict[tuple[str, int], str] = {}
+        # Where the next pass starts, per account: in the header read when it can't reach every
+        # order, and in the slow sweep of full reads (payments don't show on headers).
+        self._header_at: dict[str, int] = {}
+        self._sweep_at: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         accounts = sorted({rt.account for rt in self._shops.values()})
@@ -166,14 +171,18 @@ class WatchRunner:
         rows = pending + taken
         if not rows:
             return
-        room = (report.budget - report.calls) * 100
+        room = (report.budget - report.calls) * HEADER_IDS
         if room <= 0 or not self._may(report, 1):
             return
+        account = report.account
         if len(rows) > room:
-            rows = rows[:room]
+            start = self._header_at.get(account, 0)
+            rows = rotated(rows, start)[:room]
+            self._header_at[account] = start + room
             report.deferred = True
         headers, calls = await port.order_headers([r.heartland_order_id for r in rows])
         report.calls += calls
+        looked: set[tuple[str, int]] = set()
         for r in rows:
             h = headers.get(r.heartland_order_id)
             if h is None:
@@ -186,10 +195,26 @@ class WatchRunner:
             if not changes or self._looked.get((r.shop, r.order_id)) == seen or not self._may(report, READ_ORDER_CALLS):
                 continue
             self._looked[(r.shop, r.order_id)] = seen
-            try:
-                await self._look(r, rt, mirror, changes, report)
-            except HeartlandError as exc:
-                log.warning("watch_read_failed", shop=r.shop, order_id=r.order_id, error=str(exc))
+            looked.add((r.shop, r.order_id))
+            await self._look_safely(r, rt, mirror, changes, report)
+        # What the budget has left goes to full reads of orders mortard took there, a few a pass
+        # in turn: a payment added by hand changes no header field.
+        spare = min(self.settings.sweep_reads, (report.budget - report.calls) // READ_ORDER_CALLS)
+        if spare <= 0 or not taken:
+            return
+        start = self._sweep_at.get(account, 0)
+        self._sweep_at[account] = start + spare
+        for r in rotated(taken, start)[:spare]:
+            if (r.shop, r.order_id) in looked or not self._may(report, READ_ORDER_CALLS):
+                continue
+            await self._look_safely(r, shops[r.shop], Mirror.from_json(r.mirror), {}, report)
+
+    async def _look_safely(self, r: Any, rt: ShopRuntime, mirror: Mirror, changes: dict[str, Any],
+                           report: PassReport) -> None:
+        try:
+            await self._look(r, rt, mirror, changes, report)
+        except HeartlandError as exc:
+            log.warning("watch_read_failed", shop=r.shop, order_id=r.order_id, error=str(exc))
 
     async def _look(self, r: Any, rt: ShopRuntime, mirror: Mirror, changes: dict[str, Any],
                     report: PassReport) -> None:
@@ -210,6 +235,14 @@ class WatchRunner:
         content = [c for c in lines if "added" in c or "removed" in c or c["was"]["qty"] != c["now"]["qty"]]
         detail = {**changes, **({"lines": lines} if lines else {}), **({"payments": payments} if payments else {}),
                   **money}
+        if lines or money:
+            # The lines and charges say why the total moved; without the total the record is the
+            # same whichever look (a header's change or the sweep) found it.
+            detail.pop("total", None)
+        if reading.status != mirror.status and "status" not in detail:
+            detail["status"] = [mirror.status, reading.status]
+        if not detail:
+            return
         if r.sync_state in PENDING and not content and not payments and not money:
             await self._finish_fixed(r, rt, reading, detail, report)
             return

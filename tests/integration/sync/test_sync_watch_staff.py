@@ -136,3 +136,28 @@ async def test_a_hand_edit_of_an_order_mortard_opened_is_recorded_shown_and_not_
     assert [x["kind"] for x in shown["drift"]] == ["heartland_edited"]
     await orders_show(stack.config, argparse.Namespace(shop=SHOP, order="3105", json=False))
     assert "changed in Heartland by hand" in capsys.readouterr().out
+
+
+async def test_a_payment_added_by_hand_shows_on_no_header_and_is_found_by_the_sweep(make):
+    stack = await make(daemon=WATCH, shop_settings={"auto_invoice": False})
+    await stack.set_stock([{"item": SKU, "location": "S01", "on_hand": 5}])
+    await stack.start_daemon()
+    await stack.send([webhook("orders/create", SHOP, order_payload(
+        OrderSpec(3106, 3106, [LineSpec(SKU, 1, Decimal("20.00"))])))])
+    (row,) = await stack.wait_settled(1)
+    assert row["sync_state"] == "open"
+    (o,) = (await stack.api("GET", "sales/orders"))["results"]
+    body = {"type": "CustomPayment", "deposit": True, "amount": Decimal("-5.00"), "payment_type_id": 1}
+    async with stack.http.post(f"{stack.sandbox_url}/acme/api/sales/orders/{o['id']}/payments",
+                               data=_json.dumps(body), headers={"Authorization": f"Bearer {TOKENS['ACME_TOKEN']}",
+                                                                "Content-Type": "application/json"}) as r:
+        assert r.status == 201, await r.text()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not await drift(stack, 3106):
+        assert loop.time() < deadline, "no drift recorded"
+        await asyncio.sleep(0.1)
+    (d,) = await drift(stack, 3106)
+    assert d["kind"] == "heartland_edited" and [p.get("added") for p in d["detail"]["payments"]] == ["-5.00"]
+    payments = (await stack.api("GET", f"sales/orders/{o['id']}/payments"))["results"]
+    assert sorted(Decimal(str(p["amount"])) for p in payments) == [Decimal("-5.00"), Decimal(str(o["total"]))]
