@@ -188,15 +188,16 @@ class Daemon:
         log.info("daemon_stopped")
 
     def _watcher(self, runtimes: dict[str, ShopRuntime]) -> WatchRunner:
-        """The watch over waiting orders; it yields to orders whenever an account's gate is busy."""
+        """The watch over waiting orders. Its calls queue at the account's gate with the orders', at
+        most its share of them; it waits out a 429 pause or an open breaker for the next interval."""
         cfg = self.config
         assert self.pool is not None and self.scheduler is not None
         clients = self.clients
         return WatchRunner(WatchStore(self.pool, self.owner), runtimes, cfg.dialect,
                            rates={n: a.rate_per_second for n, a in cfg.accounts.items()},
                            settings=WatchSettings(cfg.daemon.watch_interval_s, cfg.daemon.watch_share),
-                           busy=lambda account: clients[account].limits.rate.delay() > 0
-                           or clients[account].limits.paused_until is not None,
+                           busy=lambda account: clients[account].limits.paused_until is not None
+                           or clients[account].limits.breaker_state != "closed",
                            on_due=self.scheduler.on_due, metrics=self.metrics)
 
     # -- health ----------------------------------------------------------------------------------

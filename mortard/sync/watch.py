@@ -15,7 +15,7 @@ or staff fix an order in Heartland, so the watch looks, on an interval, with few
   of their headers (`GET /sales/orders` with `id $in [...]`), compared with the mirror
   (`header_changes`). What changed is looked at in full (`read_order`) within the call budget.
 - **Budget.** The watch takes a small share of the account's rate (`call_budget`) and stops a pass
-  early when the account's gate is busy; what it didn't reach it reaches next interval.
+  early while the account is held (a 429 pause, an open breaker); what it didn't reach it reaches next interval.
 """
 from __future__ import annotations
 

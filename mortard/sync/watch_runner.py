@@ -1,6 +1,6 @@
 """The watch's loop: per Heartland account, every interval, one pass (`sync/watch.py` decides).
 
-A pass, within its call budget and only while the account's gate isn't busy with orders:
+A pass, within its call budget and only while the account is not held (a 429 pause, an open breaker):
 1. **stock**: the account's `waiting_stock` orders (shops with `finish_when_stock_arrives`), one
    stock read for all their items, `choose_replans`, and the chosen made due, oldest first;
 2. **headers**: one `$in` read of the headers of its `pending` orders and of the orders mortard
