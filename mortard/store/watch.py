@@ -19,7 +19,8 @@ __all__ = ["DriftRow", "WatchedOrder", "WatchStore", "drift_for"]
 # wrote, so a difference in Heartland is someone else's.
 _WATCHED = """
 SELECT shop, order_id, order_name, sync_state, first_event_at, updated_at, mirror, heartland_order_id,
-       snapshot -> 'tags' AS tags, CASE WHEN sync_state = 'pending' THEN snapshot END AS snapshot
+       snapshot -> 'tags' AS tags, CASE WHEN sync_state = 'pending' THEN snapshot END AS snapshot,
+       pending_reasons
 FROM orders
 WHERE shop = ANY($1::text[]) AND sync_state = ANY($2::text[]) AND heartland_order_id IS NOT NULL
   AND lease_owner IS NULL AND due_seq = done_seq
@@ -85,6 +86,7 @@ class WatchedOrder:
     heartland_order_id: int
     tags: Any
     snapshot: dict[str, Any] | None = None    # pending orders only: what mortard sent came from it
+    reasons: tuple[str, ...] = ()             # the reason codes it waits for
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,8 @@ class WatchStore:
                       limit: int = 10_000) -> list[WatchedOrder]:
         rows = await self._db.fetch(_WATCHED, list(shops), list(states), within_s, limit)
         return [WatchedOrder(r["shop"], r["order_id"], r["order_name"], r["sync_state"], r["first_event_at"],
-                             r["updated_at"], r["mirror"] or {}, r["heartland_order_id"], r["tags"], r["snapshot"]) for r in rows]
+                             r["updated_at"], r["mirror"] or {}, r["heartland_order_id"], r["tags"], r["snapshot"],
+                             tuple(x.get("code", "") for x in (r["pending_reasons"] or []) if isinstance(x, dict))) for r in rows]
 
     async def held(self, account: str, item_ids: Iterable[int]) -> dict[tuple[int, int], int]:
         rows = await self._db.fetch(_HELD, account, list(item_ids))

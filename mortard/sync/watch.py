@@ -147,6 +147,17 @@ def requests_for(n: int, chunk: int = 100) -> int:
 
 # -- what staff changed ------------------------------------------------------------------------
 
+# Why a pending order waits that staff can fix in Heartland (heartland-api.md §2: "Fix = correct the
+# order, then set status open"). Other reasons (an unknown item, a currency mortard can't book, no
+# payment type…) are mortard's to resolve from Shopify or its settings: the watch never opens those.
+STAFF_FIXABLE = frozenset({"total_mismatch", "required_custom_field", "missing_addresses",
+                           "refund_on_open_order", "heartland_refused_open"})
+
+
+def staff_can_fix(reasons: Sequence[str]) -> bool:
+    return bool(reasons) and all(code in STAFF_FIXABLE for code in reasons)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderHeader:
     """A sales order as `GET /sales/orders` lists it (the documented header fields)."""

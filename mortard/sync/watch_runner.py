@@ -31,7 +31,7 @@ from mortard.sync.routing import allowed_locations
 from mortard.sync.states import SyncState
 from mortard.sync.watch import (
     HEADER_IDS, WaitingOrder, call_budget, choose_replans, header_changes, items_of, line_changes,
-    payment_changes, requests_for, rotated, waiting_lines,
+    payment_changes, requests_for, rotated, staff_can_fix, waiting_lines,
 )
 
 log = structlog.get_logger(__name__)
@@ -166,7 +166,7 @@ class WatchRunner:
 
     async def _headers(self, shops: Mapping[str, ShopRuntime], port: Any, report: PassReport) -> None:
         names = list(shops)
-        pending = await self._store.watched(names, PENDING)
+        pending = [r for r in await self._store.watched(names, PENDING) if staff_can_fix(getattr(r, "reasons", ()))]
         taken = await self._store.watched(names, TAKEN_THERE, within_s=self.settings.drift_window_s)
         rows = pending + taken
         if not rows:

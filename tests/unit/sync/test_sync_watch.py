@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from mortard.sync.model import HLine, HPayment, Mirror
 from mortard.sync.watch import (
     OrderHeader, WaitingLine, WaitingOrder, call_budget, choose_replans, header_changes, items_of,
-    line_changes, payment_changes, requests_for, waiting_lines,
+    line_changes, payment_changes, requests_for, staff_can_fix, waiting_lines,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -124,3 +124,9 @@ def test_line_and_payment_changes():
     assert line_changes(MIRROR.lines, []) == [{"line": 1, "removed": {"item_id": 10, "qty": 2}}]
     assert payment_changes(MIRROR.payments, [HPayment(3, Decimal("11.00"), 1), HPayment(4, Decimal("-2.00"), 1)]) == [
         {"payment": 4, "added": "-2.00"}]
+
+
+def test_only_pending_orders_staff_can_fix_in_heartland_are_watched():
+    assert staff_can_fix(("required_custom_field",)) and staff_can_fix(("total_mismatch", "missing_addresses"))
+    assert not staff_can_fix(("unknown_item", "total_mismatch")) and not staff_can_fix(("foreign_currency_money",))
+    assert not staff_can_fix(())
