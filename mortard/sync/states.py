@@ -108,5 +108,5 @@ DRIFT_KINDS: dict[str, str] = {
     "staff_disagrees": "staff changed the pending order in Heartland so that it no longer matches Shopify; "
                        "left as staff made it",
     "staff_fixed": "staff changed the pending order in Heartland, keeping what came from Shopify; mortard "
-                   "opened it (if staff hadn't) and finished it from what Heartland holds",
+                   "opened it (if staff hadn't) and re-planned it from what Heartland holds",
 }

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from mortard.heartland import _json
 from mortard.operator.orders import orders_show
-from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload, webhook
 from stack import SHOP, TOKENS, Stack
 
 INTERVAL = 1.0
@@ -34,7 +34,7 @@ async def wait_state(stack: Stack, order_id: int, state: str, timeout: float = 1
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         r = await stack.order(order_id)
-        if r["sync_state"] == state and r["due_seq"] == r["done_seq"] and r["lease_owner"] is None:
+        if r is not None and r["sync_state"] == state and r["due_seq"] == r["done_seq"] and r["lease_owner"] is None:
             return dict(r)
         await asyncio.sleep(0.1)
     raise AssertionError(f"order {order_id} is {dict(await stack.order(order_id))}")
@@ -161,3 +161,38 @@ async def test_a_payment_added_by_hand_shows_on_no_header_and_is_found_by_the_sw
     assert d["kind"] == "heartland_edited" and [p.get("added") for p in d["detail"]["payments"]] == ["-5.00"]
     payments = (await stack.api("GET", f"sales/orders/{o['id']}/payments"))["results"]
     assert sorted(Decimal(str(p["amount"])) for p in payments) == [Decimal("-5.00"), Decimal(str(o["total"]))]
+
+
+async def test_a_discount_staff_add_to_balance_a_refunded_open_order_is_left_intact(make):
+    """Cause 3 (a refund hit an open order): staff balance it with a discount. The Heartland reads
+    mortard uses carry no discounts, so it can't finish the order; it sends nothing against it."""
+    stack = await make(daemon=WATCH, shop_settings={"auto_invoice": False})
+    await stack.set_stock([{"item": SKU, "location": "S01", "on_hand": 5}])
+    await stack.start_daemon()
+    spec = OrderSpec(3107, 3107, [LineSpec(SKU, 1, Decimal("20.00"))])
+    await stack.send([webhook("orders/create", SHOP, order_payload(spec))])
+    await wait_state(stack, 3107, "open")
+    refund = refund_payload(spec, 9107, {}, amount=Decimal("5.00"))
+    await stack.send([webhook("refunds/create", SHOP, refund),
+                      webhook("orders/updated", SHOP, order_payload(spec, refunds=[refund]))])
+    row = await wait_state(stack, 3107, "pending")
+    assert [r["code"] for r in row["pending_reasons"]] == ["refund_on_open_order"]
+    (o,) = (await stack.api("GET", "sales/orders"))["results"]
+    payments_before = (await stack.api("GET", f"sales/orders/{o['id']}/payments"))["results"]
+    body = {"description": "goodwill, by staff", "amount": Decimal("5.00")}
+    async with stack.http.post(f"{stack.sandbox_url}/acme/api/sales/orders/{o['id']}/discounts",
+                               data=_json.dumps(body), headers={"Authorization": f"Bearer {TOKENS['ACME_TOKEN']}",
+                                                                "Content-Type": "application/json"}) as r:
+        assert r.status == 201, await r.text()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not await drift(stack, 3107):
+        assert loop.time() < deadline, "no drift recorded"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(INTERVAL * 2)
+    await wait_state(stack, 3107, "pending")
+    assert [d["kind"] for d in await drift(stack, 3107)] == ["staff_fixed"]   # re-planned once, still pending
+    assert (await stack.api("GET", f"sales/orders/{o['id']}/payments"))["results"] == payments_before
+    assert [d["amount"] for d in (await stack.api("GET", f"sales/orders/{o['id']}/discounts"))["results"]] == [
+        Decimal("5.00")]
+    assert (await stack.api("GET", f"sales/orders/{o['id']}"))["status"] == "open"
