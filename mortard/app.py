@@ -28,9 +28,11 @@ from mortard.store.orders import OrderStore
 from mortard.store.reservations import StockHolds
 from mortard.store.shops import settings_overrides
 from mortard.store.stats import orders_by_state, pending_reasons
+from mortard.store.watch import WatchStore
 from mortard.sync.failures import RetryPolicy
 from mortard.sync.machine import OrderMachine, ShopRuntime
 from mortard.sync.scheduler import Scheduler
+from mortard.sync.watch_runner import WatchRunner, WatchSettings
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -75,6 +77,7 @@ class Daemon:
     consumer: InboxConsumer | None = None
     scheduler: Scheduler | None = None
     machine: OrderMachine | None = None
+    watch: WatchRunner | None = None
     clients: dict[str, HeartlandClient] = field(default_factory=dict)
     # Shops with Admin API access reconcile; without it mortard only listens.
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
@@ -145,6 +148,8 @@ class Daemon:
         await self.ops.start()
         self._background.append(asyncio.create_task(self._gauges(), name="state-gauges"))
         self._background.append(asyncio.create_task(self._watch_instance(), name="instance-lock"))
+        self.watch = self._watcher(runtimes)
+        self._background.append(asyncio.create_task(self.watch.run(self._stop), name="waiting-orders-watch"))
         self.ready.set()
         self._notifier.ready(f"consuming {cfg.kafka.topic} as {self.owner}")
         log.info("daemon_ready", owner=self.owner, topic=cfg.kafka.topic, ops_port=self.ops.port,
@@ -210,6 +215,19 @@ class Daemon:
             await self.pool.close()
         self._notifier.close()
         log.info("daemon_stopped")
+
+    def _watcher(self, runtimes: dict[str, ShopRuntime]) -> WatchRunner:
+        """The watch over waiting orders. Its calls queue at the account's gate with the orders', at
+        most its share of them; it waits out a 429 pause or an open breaker for the next interval."""
+        cfg = self.config
+        assert self.pool is not None and self.scheduler is not None
+        clients = self.clients
+        return WatchRunner(WatchStore(self.pool, self.owner), runtimes, cfg.dialect,
+                           rates={n: a.rate_per_second for n, a in cfg.accounts.items()},
+                           settings=WatchSettings(cfg.daemon.watch_interval_s, cfg.daemon.watch_share),
+                           busy=lambda account: clients[account].limits.paused_until is not None
+                           or clients[account].limits.breaker_state != "closed",
+                           on_due=self.scheduler.on_due, metrics=self.metrics)
 
     # -- health ----------------------------------------------------------------------------------
 

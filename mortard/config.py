@@ -70,6 +70,10 @@ class DaemonConfig:
     max_attempts: int = 12
     ops_host: str = "127.0.0.1"
     ops_port: int = 9464
+    # The watch over waiting orders (sync/watch_runner.py): one pass per account per interval, using at
+    # most this share of the account's rate (and never while orders keep its gate busy).
+    watch_interval_s: float = 60.0
+    watch_share: float = 0.1
     # uvloop is a faster event loop (less CPU per request and statement); "auto" uses it when installed.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 

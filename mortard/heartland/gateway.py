@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from mortard.heartland.catalog import AccountCatalog
+from mortard.heartland._filter import F, encode_filter
 from mortard.heartland.client import HeartlandClient
 from mortard.heartland_contract.dialect import Dialect
 from mortard.sync.actions import (
@@ -21,6 +22,7 @@ from mortard.sync.model import Address, Catalog, HPayment, Item, Mirror
 from mortard.sync.ports import (
     FoundCustomer, OrderReading, ReadInvoice, ReadInvoiceLine, ReadLine, ReadTicket,
 )
+from mortard.sync.watch import HEADER_IDS as _HEADER_CHUNK, OrderHeader
 
 Json = dict[str, Any]
 
@@ -95,6 +97,29 @@ class HeartlandGateway:
             shipping_address_id=_opt_int(h.get("shipping_address_id")),
             shipping_charge=_money(h.get("shipping_charge") or "0.00"), lines=lines, tax_total=taxes,
             payments=payments, invoices=tuple(invoices), tickets=tuple(tickets))
+
+    async def order_headers(self, order_ids: Sequence[int]) -> tuple[dict[int, OrderHeader], int]:
+        """Many orders' headers in few requests: `GET /sales/orders?_filter={"id": {"$in": [...]}}`
+        [DOC §1 `$in`, §2 the fields]. Also returns how many requests it took (the watch's budget)."""
+        out: dict[int, OrderHeader] = {}
+        requests = 0
+        ids = sorted(set(order_ids))
+        for start in range(0, len(ids), _HEADER_CHUNK):
+            chunk = ids[start:start + _HEADER_CHUNK]
+            params = [("_filter", encode_filter(F.in_("id", chunk)))]
+            async for page in self.client.paginate("sales/orders", params, per_page=_HEADER_CHUNK):
+                requests += 1
+                for h in page.get("results") or []:
+                    total = h.get("total")
+                    out[int(h["id"])] = OrderHeader(
+                        int(h["id"]), str(h.get("status")), _money(total) if total is not None else None,
+                        _opt_int(h.get("billing_address_id")), _opt_int(h.get("shipping_address_id")),
+                        dict(h.get("custom") or {}))
+        return out, requests
+
+    async def set_status(self, order_id: int, status: str) -> None:
+        """`PUT /sales/orders/{id} {status}` [DOC §2]: the watch opens a pending order staff fixed."""
+        await self.client.set_order_status(order_id, status)
 
     def _line(self, ln: Json) -> ReadLine:
         d = self.dialect

@@ -16,6 +16,8 @@ from mortard.store.order_lookup import ListedOrder, OrderRecord, list_orders
 from mortard.store.order_retry import retry_now
 from mortard.store.order_timeline import LineRecord, load_timeline
 from mortard.store.stats import orders_by_state
+from mortard.store.watch import drift_for
+from mortard.sync.states import DRIFT_KINDS
 
 
 # -- list ------------------------------------------------------------------------------------------
@@ -67,6 +69,7 @@ async def orders_show(cfg: Config, args: argparse.Namespace) -> int:
     async with database(cfg) as db:
         row = await find_order(db, args.shop, args.order, set(cfg.shops))
         recorded = await load_timeline(db, row.shop, row.order_id)
+        drift = [asdict(d) for d in await drift_for(db, row.shop, row.order_id)]
     names = _names_from_snapshot(row.snapshot, recorded.lines)
     events = [asdict(e) for e in recorded.events]
     journal = [asdict(j) for j in recorded.journal]
@@ -78,6 +81,7 @@ async def orders_show(cfg: Config, args: argparse.Namespace) -> int:
         "journal": [{**j, "summary": action_text(j["request"] or {"action": j["action"]}, names)} for j in journal],
         "documents": documents,
         "history": history,
+        "drift": drift,
     }
     if args.json:
         emit(to_json(doc))
@@ -196,12 +200,20 @@ def _show_text(doc: dict[str, Any], events: Any, journal: Any, documents: Any, h
     parts = [head]
     if o["reasons"]:
         parts.append("\nwaiting for:\n" + "\n".join(f"  - {r['code']}: {r['message']}" for r in o["reasons"]))
+    if doc.get("drift"):
+        parts.append("\nchanged in Heartland by hand (left as staff made it):\n" + "\n".join(
+            f"  - {when(d['noticed_at'])} {d['kind']}: {DRIFT_KINDS.get(d['kind'], '')}\n      {_drift_text(d['detail'])}"
+            for d in doc["drift"]))
     rows = timeline(events, journal, documents, history, names)
     parts.append(f"\ntimeline ({len(events)} event(s), {len(journal)} Heartland call(s), "
                  f"{len(documents)} document(s), {len(history)} state change(s)/note(s)):")
     parts.append(table(("TIME", "WHAT", "DETAIL"), rows, max_widths={"DETAIL": 140}, indent="  ") if rows
                  else "  (nothing recorded)")
     return "\n".join(parts)
+
+
+def _drift_text(detail: Mapping[str, Any]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in detail.items())
 
 
 # -- retry -----------------------------------------------------------------------------------------

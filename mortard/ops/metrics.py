@@ -161,6 +161,19 @@ class Metrics:
         self.inflight_orders = Gauge(
             "mortard_inflight_orders", "Orders being worked on right now.", registry=r,
         )
+        # the watch over waiting orders (sync/watch_runner.py)
+        self.watch_calls_total = Counter(
+            "mortard_watch_heartland_calls_total", "Heartland requests the watch over waiting orders made.",
+            ["account"], registry=r,
+        )
+        self.watch_replanned_total = Counter(
+            "mortard_watch_replanned_total", "Waiting orders the watch made due again, by why.",
+            ["account", "why"], registry=r,
+        )
+        self.orders_drift_total = Counter(
+            "mortard_orders_drift_total", "Changes staff made in Heartland to orders mortard took there, "
+            "as the watch noticed them (recorded, not undone), by kind.", ["kind"], registry=r,
+        )
 
         # heartland
         self.heartland_requests_total = Counter(

@@ -50,6 +50,9 @@ class ShopSettings:
     refund_item: str = "REFUND"
     # Where return tickets land (public_id); None = the source location.
     restock_location: str | None = None
+    # Orders waiting for stock are re-planned (and, with auto_invoice, invoiced) when stock arrives;
+    # off leaves them to staff.
+    finish_when_stock_arrives: bool = True
     # The shop's currency, which its Heartland account books in; an order in another one is refused.
     currency: str = "USD"
 

@@ -101,3 +101,12 @@ REASONS: dict[str, ReasonCode] = dict([
     _r("cancelled_before_sync", S.CANCELLED, "cancelled in Shopify before it reached Heartland"),
     _r("waiting_for_order", S.RECEIVED, "a refund or transaction arrived before the order itself"),
 ])
+
+# What the watch over waiting orders records when Heartland changed under mortard (`order_drift`).
+DRIFT_KINDS: dict[str, str] = {
+    "heartland_edited": "changed in Heartland by hand after mortard opened or closed it; left as staff made it",
+    "staff_disagrees": "staff changed the pending order in Heartland so that it no longer matches Shopify; "
+                       "left as staff made it",
+    "staff_fixed": "staff changed the pending order in Heartland, keeping what came from Shopify; mortard "
+                   "opened it (if staff hadn't) and re-planned it from what Heartland holds",
+}
