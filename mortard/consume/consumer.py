@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from mortard.config import KafkaConfig
 from mortard.consume.offsets import OffsetTracker
+from mortard.consume.security import kafka_client_options
 from mortard.consume.topics import ensure_topics
 from mortard.consume.records import MalformedRecord, parse_record
 from mortard.store.events import InboxEvent
@@ -48,6 +49,7 @@ class _Rebalance(ConsumerRebalanceListener):
         await self._owner._on_revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._owner._on_assigned(list(assigned))
         log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
 
@@ -74,17 +76,40 @@ class InboxConsumer:
         self.stats = ConsumerStats()
         self.failed = asyncio.Event()   # set if a consumer task died; the daemon stops on it
         self.started = False
+        # Since when this consumer holds no partition (None while it holds some): a group stuck in
+        # rebalance looks like this, and readiness must say so rather than report lag 0.
+        self._unassigned_since: float | None = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Create the topics if allowed, connect, join the group. On failure nothing is left
+        connected, so the caller may simply call `start()` again."""
+        try:
+            await self._connect()
+        except BaseException:
+            for client in (self._consumer, self._producer):
+                if client is not None:
+                    await _bounded(client.stop(), _STOP_STEP_S, "cleanup_after_failed_start")
+            self._consumer = self._producer = None
+            raise
+        self._tasks = [asyncio.create_task(self._poll_loop(), name="kafka-poll"),
+                       asyncio.create_task(self._write_loop(), name="inbox-write"),
+                       asyncio.create_task(self._commit_loop(), name="kafka-commit")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+        self.started = True
+
+    async def _connect(self) -> None:
         cfg = self._cfg
-        await ensure_topics(cfg.bootstrap, {cfg.topic: cfg.partitions, cfg.dead_letter_topic: 1})
-        self._producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all",
-                                          client_id=f"{self._client_id}-dlq")
+        options = kafka_client_options(cfg)
+        await ensure_topics(cfg.bootstrap, {cfg.topic: cfg.partitions, cfg.dead_letter_topic: 1},
+                            replication_factor=cfg.replication_factor, create=cfg.create_topics == "auto",
+                            options=options)
+        self._producer = AIOKafkaProducer(**options, acks="all", client_id=f"{self._client_id}-dlq")
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=cfg.bootstrap, group_id=cfg.group_id, client_id=self._client_id,
+            **options, group_id=cfg.group_id, client_id=self._client_id,
             group_instance_id=cfg.group_instance_id or None, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=cfg.heartbeat_interval_ms, max_poll_interval_ms=cfg.max_poll_interval_ms,
@@ -92,12 +117,6 @@ class InboxConsumer:
         )
         self._consumer.subscribe([cfg.topic], listener=_Rebalance(self))
         await self._consumer.start()
-        self._tasks = [asyncio.create_task(self._poll_loop(), name="kafka-poll"),
-                       asyncio.create_task(self._write_loop(), name="inbox-write"),
-                       asyncio.create_task(self._commit_loop(), name="kafka-commit")]
-        for task in self._tasks:
-            task.add_done_callback(self._task_ended)
-        self.started = True
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A consumer task that ends on its own, except at stop, is a failure the daemon must see."""
@@ -115,6 +134,28 @@ class InboxConsumer:
     @property
     def buffered(self) -> int:
         return self._buffered
+
+    def unassigned_for(self) -> float:
+        """Seconds this consumer has held no partition (0 while it holds some)."""
+        since = self._unassigned_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def topic_partitions(self) -> int:
+        """Partitions of the order topic in the client's metadata (0 if unknown)."""
+        if self._consumer is None:
+            return 0
+        return len(self._consumer.partitions_for_topic(self._cfg.topic) or ())
+
+    def assignment_problem(self, max_unassigned_s: float) -> str | None:
+        """Why this consumer is not doing its share, or None: no partition for longer than
+        `max_unassigned_s` while the topic has partitions (a group stuck in rebalance, or more
+        daemons than partitions; either way this one consumes nothing)."""
+        if not self.started or self.failed.is_set():
+            return "consumer not running"
+        idle = self.unassigned_for()
+        if idle > max_unassigned_s and self.topic_partitions() > 0:
+            return f"no partition of {self._cfg.topic} assigned for {idle:.0f}s"
+        return None
 
     async def stop(self) -> None:
         """Stop polling, write what is buffered (within the drain budget), commit, leave the group."""
@@ -135,11 +176,13 @@ class InboxConsumer:
         for task in self._tasks[2:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._commit()
+        # Each step below talks to the broker; a group stuck in rebalance can make any of them wait
+        # for ever, so each gets a bound (what is not committed is replayed; the inbox dedupes).
+        await _bounded(self._commit(), _STOP_STEP_S, "final_commit")
         if self._consumer is not None:
-            await self._consumer.stop()
+            await _bounded(self._consumer.stop(), _STOP_STEP_S, "consumer_leave_group")
         if self._producer is not None:
-            await self._producer.stop()
+            await _bounded(self._producer.stop(), _STOP_STEP_S, "dlq_producer_stop")
         log.info("consumer_stopped", consumed=self.stats.consumed, dead_lettered=self.stats.dead_lettered)
 
     # -- tasks -------------------------------------------------------------------------------
@@ -321,7 +364,18 @@ class InboxConsumer:
             if self._metrics is not None:
                 self._metrics.commit_age_seconds.set(0)
 
+    def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned:
+            self._unassigned_since = None
+        elif self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()
+
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()   # a rebalance began: nothing held until assigned
+        if self._metrics is not None:
+            for tp in revoked:
+                self._metrics.forget_partition(tp.partition)   # no stale lag for partitions gone elsewhere
         # Let the writer finish what it holds for these partitions, then commit them once.
         deadline = time.monotonic() + min(self._drain_timeout, 10.0)
         while any(self._tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:
@@ -341,6 +395,18 @@ class InboxConsumer:
             done = self._tracker.durable_point(tp)
             if high is not None and done is not None:
                 m.consumer_lag.labels(partition=str(tp.partition)).set(max(0, high - done))
+
+
+_STOP_STEP_S = 5.0
+
+
+async def _bounded(step: Awaitable[None], seconds: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except asyncio.TimeoutError:
+        log.warning("stop_step_timed_out", step=what, seconds=seconds)
+    except KafkaError as exc:
+        log.warning("stop_step_failed", step=what, error=repr(exc))
 
 
 def _dead_letter(r: ConsumerRecord, reason: str, detail: str) -> DeadLetter:

@@ -1,8 +1,9 @@
 """Creating Kafka topics: the daemon's order and dead-letter topics, and the tests' and benchmarks' own."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -11,9 +12,14 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 log = structlog.get_logger(__name__)
 
 
+class TopicsMissing(Exception):
+    """Topics do not exist and mortard was told not to create them (`[kafka] create_topics = "never"`)."""
+
+
 @asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _admin(bootstrap: str, options: Mapping[str, Any] | None = None) -> AsyncIterator[AIOKafkaAdminClient]:
+    # `options`: mortard.consume.security.kafka_client_options (TLS, SASL); it names the bootstrap too.
+    admin = AIOKafkaAdminClient(**{"bootstrap_servers": bootstrap, **(options or {})})
     await admin.start()
     try:
         yield admin
@@ -27,12 +33,17 @@ async def create_topic(bootstrap: str, name: str, partitions: int, *, replicatio
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)])
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int], *, replication_factor: int = 1) -> None:
-    """`topics`: name -> partitions. Existing topics are left as they are (never re-partitioned)."""
-    async with _admin(bootstrap) as admin:
+async def ensure_topics(bootstrap: str, topics: dict[str, int], *, replication_factor: int = 1,
+                        create: bool = True, options: Mapping[str, Any] | None = None) -> None:
+    """`topics`: name -> partitions. Existing topics are left as they are (never re-partitioned).
+    With `create=False` a missing topic raises `TopicsMissing` instead of being created."""
+    async with _admin(bootstrap, options) as admin:
         existing = set(await admin.list_topics())
         missing = [NewTopic(name, num_partitions=n, replication_factor=replication_factor)
                    for name, n in topics.items() if name not in existing]
+        if missing and not create:
+            raise TopicsMissing(f"Kafka topic(s) {', '.join(t.name for t in missing)} do not exist and "
+                                "[kafka] create_topics = \"never\"; ask for them to be created")
         if missing:
             try:
                 await admin.create_topics(missing)

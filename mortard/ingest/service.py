@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from mortard.config import Config
+from mortard.consume.security import kafka_client_options
 from mortard.ingest.app import create_ingest_app
 from mortard.ingest.producer import KafkaSink, SinkUnavailable
 
@@ -27,7 +28,8 @@ async def run_ingest(config: Config, *, metrics: Any | None = None, stop: asynci
     """
     ingest = config.ingest
     sink = KafkaSink(config.kafka.bootstrap, idempotent=config.kafka.idempotent_producer,
-                     send_timeout_s=ingest.produce_timeout_s, max_body_bytes=ingest.max_body_bytes)
+                     send_timeout_s=ingest.produce_timeout_s, max_body_bytes=ingest.max_body_bytes,
+                     client_options=kafka_client_options(config.kafka))
     app = create_ingest_app(config.shops, sink, topic=config.kafka.topic,
                             max_body_bytes=ingest.max_body_bytes,
                             produce_timeout_s=ingest.produce_timeout_s, metrics=metrics)
