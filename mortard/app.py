@@ -22,7 +22,6 @@ from mortard.heartland import AccountLimits, FairSlots, HeartlandAccount, Heartl
 from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.gateway import HeartlandGateway
 from mortard.consume.security import describe as describe_kafka
-from mortard.consume.topics import TopicsMissing
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.ops.shutdown import STOP_GRACE_S, arm_exit_deadline
 from mortard.ops.startup import postgres_address, with_retries
@@ -139,7 +138,7 @@ class Daemon:
                                       client_id=f"mortard-{self.owner}", drain_timeout_s=cfg.daemon.drain_timeout_s)
         await with_retries("Kafka", describe_kafka(cfg.kafka), self.consumer.start,
                            budget_s=cfg.daemon.startup_timeout_s, retry_on=(KafkaError, OSError),
-                           refuse_on=(TopicsMissing,))
+                           )   # TopicsMissing propagates: exit 78 (see cli.py)
         self.scheduler.start()
 
         self._monitor = LoopMonitor(self.metrics, notifier=self._notifier, progress_check=self._progressing)

@@ -13,7 +13,17 @@ log = structlog.get_logger(__name__)
 
 
 class TopicsMissing(Exception):
-    """Topics do not exist and mortard was told not to create them (`[kafka] create_topics = "never"`)."""
+    """Topics do not exist and mortard was told not to create them (`[kafka] create_topics = "never"`),
+    or the broker refused to create them (a replication factor it cannot meet, no permission)."""
+
+
+_ALREADY_EXISTS = 36
+
+
+def _refusals(response: Any) -> list[str]:
+    """The per-topic errors of a CreateTopics answer: aiokafka returns them instead of raising."""
+    return [f"{topic}: {message or f'error {code}'}" for topic, code, *rest in response.topic_errors
+            for message in [rest[0] if rest else None] if code not in (0, _ALREADY_EXISTS)]
 
 
 @asynccontextmanager
@@ -30,7 +40,11 @@ async def _admin(bootstrap: str, options: Mapping[str, Any] | None = None) -> As
 async def create_topic(bootstrap: str, name: str, partitions: int, *, replication_factor: int = 1) -> None:
     """Create one new topic; raises if it can't be made (or exists already)."""
     async with _admin(bootstrap) as admin:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)])
+        response = await admin.create_topics([NewTopic(name, num_partitions=partitions,
+                                                       replication_factor=replication_factor)])
+    refused = _refusals(response)
+    if refused:
+        raise TopicsMissing(f"Kafka refused to create {'; '.join(refused)}")
 
 
 async def ensure_topics(bootstrap: str, topics: dict[str, int], *, replication_factor: int = 1,
@@ -46,10 +60,15 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], *, replication_f
                                 "[kafka] create_topics = \"never\"; ask for them to be created")
         if missing:
             try:
-                await admin.create_topics(missing)
-                log.info("topics_created", topics=[t.name for t in missing])
+                response = await admin.create_topics(missing)
             except TopicAlreadyExistsError:
-                pass
+                return
             except KafkaError as exc:
                 # A managed cluster may forbid creating topics; the consumer still works if they exist.
                 log.warning("topic_create_failed", error=repr(exc))
+                return
+            refused = _refusals(response)
+            if refused:
+                raise TopicsMissing(f"Kafka refused to create {'; '.join(refused)} "
+                                    f"([kafka] replication_factor = {replication_factor})")
+            log.info("topics_created", topics=[t.name for t in missing], replication_factor=replication_factor)
