@@ -132,6 +132,12 @@ class Daemon:
                                    if shop in cfg.shops else "?", slots=slots,
                                    sweep_interval_s=cfg.daemon.sweep_interval_s)
 
+        # Up before the group join, which can wait for ever in a stuck rebalance: /readyz says so.
+        self.ops = OpsServer(self.metrics, host=cfg.daemon.ops_host, port=cfg.daemon.ops_port,
+                             readiness_checks={"postgres": self._postgres_ok, "kafka": self._kafka_ok,
+                                               "sync": lambda: self.scheduler is not None},
+                             liveness=lambda: self._monitor is None or self._monitor.is_alive())
+        await self.ops.start()
         self._notifier.status("joining the Kafka consumer group")
         self.consumer = InboxConsumer(cfg.kafka, self.pool, known_shops=set(cfg.shops),
                                       on_due=self.scheduler.on_due, metrics=self.metrics,
@@ -143,11 +149,6 @@ class Daemon:
 
         self._monitor = LoopMonitor(self.metrics, notifier=self._notifier, progress_check=self._progressing)
         self._monitor.start()
-        self.ops = OpsServer(self.metrics, host=cfg.daemon.ops_host, port=cfg.daemon.ops_port,
-                             readiness_checks={"postgres": self._postgres_ok, "kafka": self._kafka_ok,
-                                               "sync": lambda: self.scheduler is not None},
-                             liveness=lambda: self._monitor is not None and self._monitor.is_alive())
-        await self.ops.start()
         self._background.append(asyncio.create_task(self._gauges(), name="state-gauges"))
         self._background.append(asyncio.create_task(self._watch_instance(), name="instance-lock"))
         self.ready.set()
