@@ -11,7 +11,7 @@ import time
 import aiohttp
 
 from daemon_proc import DaemonProcess, write_config
-from kafka_helpers import create_topic, produce
+from kafka_helpers import produce
 from reliability_helpers import settle, valid_orders
 
 
