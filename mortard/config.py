@@ -114,6 +114,9 @@ class IngestConfig:
     max_body_bytes: int = 2 * 1024 * 1024
     # Shopify gives a webhook 5 s; answer 503 well before that if the broker hasn't acked.
     produce_timeout_s: float = 3.0
+    # /metrics (ingest's own), /healthz and /readyz: not on the public webhook port.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9465
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,17 @@ class KafkaSink:
     def ready(self) -> bool:
         return self._producer is not None
 
+    async def healthy(self) -> bool:
+        """The producer is up and the broker answers it now (a metadata request: cheap, and through
+        the same connection settings the webhooks use). For ingest's `/readyz`."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            return bool(await producer.client.fetch_all_metadata())
+        except (KafkaError, OSError):
+            return False
+
     async def start(self) -> None:
         """Connect; raises `SinkUnavailable` when the broker can't be reached (safe to call again)."""
         self._wanted = True
