@@ -79,6 +79,10 @@ class InboxConsumer:
         # Since when this consumer holds no partition (None while it holds some): a group stuck in
         # rebalance looks like this, and readiness must say so rather than report lag 0.
         self._unassigned_since: float | None = time.monotonic()
+        # Since when records have been fetched but not committed (None when all are committed), so
+        # mortard_commit_age_seconds stays 0 on an idle daemon and grows only when commits lag.
+        self._uncommitted_since: float | None = None
+        self._lag_series: set[int] = set()   # partitions with a mortard_consumer_lag series from us
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -203,6 +207,8 @@ class InboxConsumer:
                 continue
             for r in records:
                 self._tracker.track(TopicPartition(r.topic, r.partition), r.offset)
+            if self._uncommitted_since is None:
+                self._uncommitted_since = time.time()
             self._buffered += len(records)
             self._queue.put_nowait(records)
             if self._buffered >= self._cfg.max_buffered_records and not self._paused:
@@ -238,7 +244,7 @@ class InboxConsumer:
         while True:
             await asyncio.sleep(self._cfg.commit_interval_s)
             await self._commit()
-            self._observe_lag()
+            await self._observe_lag()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -361,8 +367,17 @@ class InboxConsumer:
                 return
             self._tracker.mark_committed(offsets)
             self.stats.last_commit_at = time.time()
-            if self._metrics is not None:
+            self._settle_uncommitted()
+            if self._metrics is not None and self._uncommitted_since is None:
                 self._metrics.commit_age_seconds.set(0)
+
+    def _settle_uncommitted(self) -> None:
+        """After a commit or revoke: clear the age when nothing is left to commit; else restart it
+        from now (what remains was fetched after the records just committed)."""
+        if self._uncommitted_since is None:
+            return
+        left = self._tracker.pending() or self._tracker.committable()
+        self._uncommitted_since = time.time() if left else None
 
     def _on_assigned(self, assigned: list[TopicPartition]) -> None:
         if assigned:
@@ -376,25 +391,43 @@ class InboxConsumer:
         if self._metrics is not None:
             for tp in revoked:
                 self._metrics.forget_partition(tp.partition)   # no stale lag for partitions gone elsewhere
+                self._lag_series.discard(tp.partition)
         # Let the writer finish what it holds for these partitions, then commit them once.
         deadline = time.monotonic() + min(self._drain_timeout, 10.0)
         while any(self._tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await self._commit(only=revoked)
         self._tracker.forget(revoked)
+        self._settle_uncommitted()
         log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 
-    def _observe_lag(self) -> None:
+    async def _observe_lag(self) -> None:
         m = self._metrics
         if m is None or self._consumer is None:
             return
-        if self.stats.last_commit_at is not None:
-            m.commit_age_seconds.set(time.time() - self.stats.last_commit_at)
-        for tp in self._consumer.assignment():
+        since = self._uncommitted_since
+        if since is not None and not (self._tracker.pending() or self._tracker.committable()):
+            self._uncommitted_since = since = None      # everything was committed meanwhile
+        m.commit_age_seconds.set(0 if since is None else time.time() - since)
+        lags: dict[int, int] = {}
+        for tp in list(self._consumer.assignment()):
             high = self._consumer.highwater(tp)
             done = self._tracker.durable_point(tp)
+            if high is not None and done is None:
+                # Nothing read here since it was assigned: the fetch position is where we stand.
+                try:
+                    done = await asyncio.wait_for(self._consumer.position(tp), 0.5)
+                except (asyncio.TimeoutError, KafkaError, IllegalStateError):
+                    continue
             if high is not None and done is not None:
-                m.consumer_lag.labels(partition=str(tp.partition)).set(max(0, high - done))
+                lags[tp.partition] = max(0, high - done)
+        # A rebalance may have run while we awaited: publish only what is still ours, drop the rest.
+        owned = {tp.partition for tp in self._consumer.assignment()}
+        for partition in self._lag_series - owned:
+            m.forget_partition(partition)
+        self._lag_series = {p for p in lags if p in owned}
+        for partition in self._lag_series:
+            m.consumer_lag.labels(partition=str(partition)).set(lags[partition])
 
 
 _STOP_STEP_S = 5.0
