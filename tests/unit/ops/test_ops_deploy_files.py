@@ -90,3 +90,28 @@ def test_the_container_health_check_probes_both_commands_ops_ports() -> None:
     docker = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["python", "-m", "mortard.ops.probe"]' in docker
     assert "MORTARD_INGEST__OPS_HOST=0.0.0.0" in docker and "EXPOSE 9464 8080 9465" in docker
+
+
+def test_every_alert_links_its_runbook_section() -> None:
+    text = (ROOT / "deploy/prometheus/mortard-alerts.yml").read_text()
+    alerts = re.findall(r"- alert: (\w+)\n", text)
+    links = re.findall(r'runbook_url: "docs/runbook.md#(\w+)"', text)
+    assert len(links) == len(alerts) and links == [a.lower() for a in alerts]
+    runbook = (ROOT / "docs/runbook.md").read_text()
+    for alert in alerts:
+        assert f"\n## {alert}\n" in runbook, alert
+    for ingest in ("MortardIngestUnauthorized", "MortardIngestRejected", "MortardIngestServerErrors",
+                   "MortardIngestProduceFailures", "MortardIngestSlowProduce"):
+        assert ingest in alerts
+
+
+def test_promtool_accepts_the_rules() -> None:
+    import shutil
+    import subprocess
+    import pytest
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.skip("promtool is not installed: the alert rules were not checked")
+    out = subprocess.run([tool, "check", "rules", str(ROOT / "deploy/prometheus/mortard-alerts.yml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
