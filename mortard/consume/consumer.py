@@ -83,6 +83,9 @@ class InboxConsumer:
         # mortard_commit_age_seconds stays 0 on an idle daemon and grows only when commits lag.
         self._uncommitted_since: float | None = None
         self._lag_series: set[int] = set()   # partitions with a mortard_consumer_lag series from us
+        # What the rebalance listener says we hold: aiokafka's assignment() keeps the old partitions
+        # while a rebalance is in progress, which would bring revoked lag series back.
+        self._held: set[TopicPartition] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -380,6 +383,7 @@ class InboxConsumer:
         self._uncommitted_since = time.time() if left else None
 
     def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._held = set(assigned)
         if assigned:
             self._unassigned_since = None
         elif self._unassigned_since is None:
@@ -388,6 +392,7 @@ class InboxConsumer:
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         if self._unassigned_since is None:
             self._unassigned_since = time.monotonic()   # a rebalance began: nothing held until assigned
+        self._held -= set(revoked)
         if self._metrics is not None:
             for tp in revoked:
                 self._metrics.forget_partition(tp.partition)   # no stale lag for partitions gone elsewhere
@@ -410,7 +415,7 @@ class InboxConsumer:
             self._uncommitted_since = since = None      # everything was committed meanwhile
         m.commit_age_seconds.set(0 if since is None else time.time() - since)
         lags: dict[int, int] = {}
-        for tp in list(self._consumer.assignment()):
+        for tp in list(self._held):
             high = self._consumer.highwater(tp)
             done = self._tracker.durable_point(tp)
             if high is not None and done is None:
@@ -422,7 +427,7 @@ class InboxConsumer:
             if high is not None and done is not None:
                 lags[tp.partition] = max(0, high - done)
         # A rebalance may have run while we awaited: publish only what is still ours, drop the rest.
-        owned = {tp.partition for tp in self._consumer.assignment()}
+        owned = {tp.partition for tp in self._held}
         for partition in self._lag_series - owned:
             m.forget_partition(partition)
         self._lag_series = {p for p in lags if p in owned}
