@@ -5,7 +5,7 @@
 #   docker build -t mortard .
 #   docker run --init --read-only --tmpfs /tmp --stop-timeout 45 \
 #       -v /etc/mortard:/etc/mortard:ro -p 9464:9464 mortard               # the daemon
-#   docker run --init --read-only ... -p 8080:8080 mortard ingest --config /etc/mortard/mortard.toml
+#   docker run --init --read-only ... -p 8080:8080 -p 9465:9465 mortard ingest --config /etc/mortard/mortard.toml
 #
 # --init (tini) reaps children and forwards signals; mortard also handles SIGTERM itself.
 # `docker stop` waits 10 s before SIGKILL: give it more than the 30 s drain budget
@@ -51,7 +51,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONFAULTHANDLER=1 \
     MORTARD_DAEMON__OPS_HOST=0.0.0.0 \
-    MORTARD_INGEST__HOST=0.0.0.0
+    MORTARD_INGEST__HOST=0.0.0.0 \
+    MORTARD_INGEST__OPS_HOST=0.0.0.0
 
 RUN groupadd --system --gid 10001 mortard \
  && useradd --system --uid 10001 --gid mortard --no-create-home --home-dir /nonexistent \
@@ -67,14 +68,16 @@ RUN python -c "import aiokafka.record._crecords, asyncpg" \
 USER 10001:10001
 WORKDIR /tmp
 
-# 9464: /metrics, /healthz, /readyz (daemon); 8080: Shopify webhooks (`mortard ingest`).
-EXPOSE 9464 8080
+# 9464: /metrics, /healthz, /readyz (daemon); 8080: Shopify webhooks and 9465: its /metrics,
+# /healthz, /readyz (`mortard ingest`).
+EXPOSE 9464 8080 9465
 
 STOPSIGNAL SIGTERM
 
-# curl-free: /healthz is 200 only while the event loop ticks (urlopen raises on 503 -> exit 1).
+# curl-free, right for both commands: healthy when the daemon's ops port (9464) or ingest's (9465)
+# answers /healthz with 200 (mortard/ops/probe.py; MORTARD_HEALTH_URLS overrides the URLs).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=3)"]
+    CMD ["python", "-m", "mortard.ops.probe"]
 
 ENTRYPOINT ["mortard"]
 CMD ["run", "--config", "/etc/mortard/mortard.toml"]

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 
 from mortard import __version__
 from mortard.config import Config, ShopConfig, build
@@ -21,7 +23,10 @@ from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.gateway import HeartlandGateway
 from mortard.reconcile.loop import ReconcileSettings, Reconciler
 from mortard.shopify import ShopifyClient, ShopifyGateway, ShopifyShop
+from mortard.consume.security import describe as describe_kafka
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
+from mortard.ops.shutdown import STOP_GRACE_S, arm_exit_deadline
+from mortard.ops.startup import postgres_address, with_retries
 from mortard.store.db import migrate, ping, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
@@ -36,6 +41,10 @@ from mortard.sync.watch_runner import WatchRunner, WatchSettings
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
+
+# Postgres not (yet) accepting connections: refused, timed out, starting up or shutting down.
+POSTGRES_DOWN = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError,
+                 asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError)
 
 # Why pending orders wait, by reason code (for mortard_orders_pending_reasons).
 async def effective_shop_settings(pool: asyncpg.Pool, shops: dict[str, ShopConfig]) -> dict[str, ShopSettings]:
@@ -90,14 +99,22 @@ class Daemon:
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
     _instance: InstanceLock | None = None
     instance_lost: bool = False
+    exit_deadline: bool = False    # `mortard run`: end the process if a stop overruns its budget
+    _exit_timer: threading.Timer | None = None
 
     def request_stop(self) -> None:
+        if self.exit_deadline and self._exit_timer is None:
+            # Whatever hangs (a broker that never answers a leave-group), the process ends in time.
+            self._exit_timer = arm_exit_deadline(self.config.daemon.drain_timeout_s + STOP_GRACE_S)
         self._stop.set()
 
     async def start(self) -> None:
         cfg = self.config
         self._notifier.status("connecting to Postgres")
-        self.pool = await pool_from_config(cfg.database, cfg.database_password)
+        self.pool = await with_retries("Postgres", postgres_address(cfg.database.url),
+                                       lambda: pool_from_config(cfg.database, cfg.database_password),
+                                       budget_s=cfg.daemon.startup_timeout_s, retry_on=POSTGRES_DOWN,
+                                       refuse_on=(asyncpg.PostgresError,))
         async with self.pool.acquire() as conn:
             applied = await migrate(conn)
         if applied:
@@ -131,21 +148,24 @@ class Daemon:
                                    if shop in cfg.shops else "?", slots=slots,
                                    sweep_interval_s=cfg.daemon.sweep_interval_s)
 
+        # Up before the group join, which can wait for ever in a stuck rebalance: /readyz says so.
+        self.ops = OpsServer(self.metrics, host=cfg.daemon.ops_host, port=cfg.daemon.ops_port,
+                             readiness_checks={"postgres": self._postgres_ok, "kafka": self._kafka_ok,
+                                               "sync": lambda: self.scheduler is not None},
+                             liveness=lambda: self._monitor is None or self._monitor.is_alive())
+        await self.ops.start()
         self._notifier.status("joining the Kafka consumer group")
         self.consumer = InboxConsumer(cfg.kafka, self.pool, known_shops=set(cfg.shops),
                                       on_due=self.scheduler.on_due, metrics=self.metrics,
                                       client_id=f"mortard-{self.owner}", drain_timeout_s=cfg.daemon.drain_timeout_s)
-        await self.consumer.start()
+        await with_retries("Kafka", describe_kafka(cfg.kafka), self.consumer.start,
+                           budget_s=cfg.daemon.startup_timeout_s, retry_on=(KafkaError, OSError),
+                           )   # TopicsMissing propagates: exit 78 (see cli.py)
         self.scheduler.start()
         self._start_reconcilers()
 
         self._monitor = LoopMonitor(self.metrics, notifier=self._notifier, progress_check=self._progressing)
         self._monitor.start()
-        self.ops = OpsServer(self.metrics, host=cfg.daemon.ops_host, port=cfg.daemon.ops_port,
-                             readiness_checks={"postgres": self._postgres_ok, "kafka": self._kafka_ok,
-                                               "sync": lambda: self.scheduler is not None},
-                             liveness=lambda: self._monitor is not None and self._monitor.is_alive())
-        await self.ops.start()
         self._background.append(asyncio.create_task(self._gauges(), name="state-gauges"))
         self._background.append(asyncio.create_task(self._watch_instance(), name="instance-lock"))
         self.watch = self._watcher(runtimes)
@@ -175,9 +195,21 @@ class Daemon:
                 loop.add_signal_handler(sig, self.request_stop)
             except (NotImplementedError, RuntimeError):
                 pass
-        await self.start()
-        failed = asyncio.create_task(self.consumer.failed.wait()) if self.consumer else None
         stop = asyncio.create_task(self._stop.wait())
+        starting = asyncio.create_task(self.start(), name="daemon-start")
+        # SIGTERM while still waiting for Postgres or Kafka (or a group join) stops the start too.
+        await asyncio.wait([starting, stop], return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            stop.cancel()
+            await self.stop()
+            return
+        if starting.exception() is not None:
+            stop.cancel()
+            await self.stop()
+            raise starting.exception()  # type: ignore[misc]
+        failed = asyncio.create_task(self.consumer.failed.wait()) if self.consumer else None
         try:
             await asyncio.wait([t for t in (failed, stop) if t], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -210,9 +242,15 @@ class Daemon:
         for shopify in self.shopify_clients.values():
             await shopify.close()
         if self._instance is not None:
-            await self._instance.release()
+            try:
+                await asyncio.wait_for(self._instance.release(), 5)
+            except (asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("instance_release_failed", error=repr(exc))   # its lease expires anyway
         if self.pool is not None:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), 5)
+            except asyncio.TimeoutError:
+                self.pool.terminate()
         self._notifier.close()
         log.info("daemon_stopped")
 
@@ -235,8 +273,14 @@ class Daemon:
         return self.pool is not None and await ping(self.pool)
 
     def _kafka_ok(self) -> bool:
-        # Joined and consuming. No assignment is fine: a group may have more daemons than partitions.
-        return self.consumer is not None and self.consumer.started and not self.consumer.failed.is_set()
+        # Joined, consuming, and holding partitions (or not for long): a group stuck in rebalance
+        # must not look ready with lag 0.
+        if self.consumer is None:
+            return False
+        problem = self.consumer.assignment_problem(self.config.kafka.max_unassigned_s)
+        if problem is not None:
+            log.warning("kafka_not_ready", reason=problem)
+        return problem is None
 
     def _progressing(self) -> bool:
         # The loop ticks; the pipeline is stuck only if work is waiting and nothing moved for long.
@@ -283,7 +327,7 @@ class Daemon:
 
 
 async def run_daemon(config: Config) -> int:
-    daemon = Daemon(config)
+    daemon = Daemon(config, exit_deadline=True)
     await daemon.run_until_stopped()
     return 0
 

@@ -1,6 +1,9 @@
 """`mortard <command>`: the daemon, its helpers, and the operator's commands.
 
-Exit codes: 0 success, 1 a failure the user can fix (one clear line on stderr), 2 bad usage.
+Exit codes: 0 success, 1 a failure the user can fix (one clear line on stderr), 2 bad usage,
+69 (EX_UNAVAILABLE) Postgres or Kafka stayed unreachable for [daemon] startup_timeout_s,
+75 (EX_TEMPFAIL) a stop overran its budget, 78 (EX_CONFIG) the configuration is wrong (the systemd
+units' RestartPreventExitStatus=78 keeps a wrong config from restart-looping).
 """
 from __future__ import annotations
 
@@ -191,9 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from mortard.consume.topics import TopicsMissing
+    from mortard.ops.startup import EX_CONFIG, EX_UNAVAILABLE, StartupFailed
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, UserError) as exc:
+    except (ConfigError, TopicsMissing) as exc:
+        print(f"mortard: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except StartupFailed as exc:
+        print(f"mortard: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    except UserError as exc:
         print(f"mortard: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -53,12 +53,46 @@ class KafkaConfig:
     # For the ingest producer: the broker must support it (Tansu does not).
     idempotent_producer: bool = True
     partitions: int = 8
+    # Topic creation at start: "auto" creates missing topics, "never" only checks they exist
+    # (managed clusters where topics are made by the platform team).
+    create_topics: Literal["auto", "never"] = "auto"
+    replication_factor: int = 1
+    # Readiness fails after this long with no partition assigned while the topic has partitions.
+    max_unassigned_s: float = 60.0
+    # Security (aiokafka's options; see mortard/consume/security.py).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    # Read from sasl_password_env / sasl_password_file, never from the file itself.
+    sasl_password: Secret | None = None
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+
+    def __post_init__(self) -> None:
+        if self.replication_factor < 1:
+            raise ValueError("replication_factor must be at least 1")
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_username and self.sasl_password is not None):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username and "
+                             "sasl_password_env or sasl_password_file")
+        if not sasl and (self.sasl_username or self.sasl_password is not None):
+            raise ValueError("sasl_username/sasl_password are set but security_protocol "
+                             f"{self.security_protocol} does not use SASL")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        if not self.security_protocol.endswith("SSL") and (self.ssl_cafile or self.ssl_certfile):
+            raise ValueError(f"ssl_* files are set but security_protocol {self.security_protocol} "
+                             "does not use TLS")
 
 
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     # SIGTERM: finish in-flight work within this budget, commit, exit 0.
     drain_timeout_s: float = 30.0
+    # Start: retry an unreachable Postgres or Kafka with backoff for this long, then exit non-zero.
+    startup_timeout_s: float = 60.0
     # Orders worked at once in this daemon, across all accounts (served round-robin by account).
     max_orders_in_flight: int = 64
     # How long a claimed order belongs to this daemon before another may take it over.
@@ -85,6 +119,9 @@ class IngestConfig:
     max_body_bytes: int = 2 * 1024 * 1024
     # Shopify gives a webhook 5 s; answer 503 well before that if the broker hasn't acked.
     produce_timeout_s: float = 3.0
+    # /metrics (ingest's own), /healthz and /readyz: not on the public webhook port.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9465
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +252,10 @@ def config_from_dict(data: Mapping[str, Any], env: Mapping[str, str] | None = No
     shops = {domain: _shop(domain, raw, env, accounts) for domain, raw in _table(data, "shops", "").items()}
     db = build(DatabaseConfig, data.get("database") or {}, "database")
     console = build(ConsoleConfig, data.get("console") or {}, "console")
+    kafka = _kafka(data.get("kafka") or {}, env)
     return Config(
         database=db,
-        kafka=build(KafkaConfig, data.get("kafka") or {}, "kafka"),
+        kafka=kafka,
         daemon=build(DaemonConfig, data.get("daemon") or {}, "daemon"),
         ingest=build(IngestConfig, data.get("ingest") or {}, "ingest"),
         logging=build(LoggingConfig, data.get("logging") or {}, "logging"),
@@ -236,6 +274,18 @@ def _table(data: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{prefix + '.' if prefix else ''}{key}: expected a table")
     return value
+
+
+def _kafka(raw: Any, env: Mapping[str, str]) -> KafkaConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("kafka: expected a table")
+    raw = dict(raw)
+    if "sasl_password" in raw:
+        raise ConfigError("kafka.sasl_password: put it in the environment (sasl_password_env) or a file "
+                          "(sasl_password_file)")
+    password = _secret(raw.pop("sasl_password_env", ""), raw.pop("sasl_password_file", ""), env,
+                       "kafka.sasl_password", required=False)
+    return build(KafkaConfig, {**raw, "sasl_password": password} if password else raw, "kafka")
 
 
 def _account(name: str, raw: Any, env: Mapping[str, str]) -> AccountConfig:

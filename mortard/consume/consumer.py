@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from mortard.config import KafkaConfig
 from mortard.consume.offsets import OffsetTracker
+from mortard.consume.security import kafka_client_options
 from mortard.consume.topics import ensure_topics
 from mortard.consume.records import MalformedRecord, parse_record
 from mortard.store.events import InboxEvent
@@ -48,6 +49,7 @@ class _Rebalance(ConsumerRebalanceListener):
         await self._owner._on_revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._owner._on_assigned(list(assigned))
         log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
 
@@ -74,17 +76,47 @@ class InboxConsumer:
         self.stats = ConsumerStats()
         self.failed = asyncio.Event()   # set if a consumer task died; the daemon stops on it
         self.started = False
+        # Since when this consumer holds no partition (None while it holds some): a group stuck in
+        # rebalance looks like this, and readiness must say so rather than report lag 0.
+        self._unassigned_since: float | None = time.monotonic()
+        # Since when records have been fetched but not committed (None when all are committed), so
+        # mortard_commit_age_seconds stays 0 on an idle daemon and grows only when commits lag.
+        self._uncommitted_since: float | None = None
+        self._lag_series: set[int] = set()   # partitions with a mortard_consumer_lag series from us
+        # What the rebalance listener says we hold: aiokafka's assignment() keeps the old partitions
+        # while a rebalance is in progress, which would bring revoked lag series back.
+        self._held: set[TopicPartition] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Create the topics if allowed, connect, join the group. On failure nothing is left
+        connected, so the caller may simply call `start()` again."""
+        try:
+            await self._connect()
+        except BaseException:
+            for client in (self._consumer, self._producer):
+                if client is not None:
+                    await _bounded(client.stop(), _STOP_STEP_S, "cleanup_after_failed_start")
+            self._consumer = self._producer = None
+            raise
+        self._tasks = [asyncio.create_task(self._poll_loop(), name="kafka-poll"),
+                       asyncio.create_task(self._write_loop(), name="inbox-write"),
+                       asyncio.create_task(self._commit_loop(), name="kafka-commit")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+        self.started = True
+
+    async def _connect(self) -> None:
         cfg = self._cfg
-        await ensure_topics(cfg.bootstrap, {cfg.topic: cfg.partitions, cfg.dead_letter_topic: 1})
-        self._producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all",
-                                          client_id=f"{self._client_id}-dlq")
+        options = kafka_client_options(cfg)
+        await ensure_topics(cfg.bootstrap, {cfg.topic: cfg.partitions, cfg.dead_letter_topic: 1},
+                            replication_factor=cfg.replication_factor, create=cfg.create_topics == "auto",
+                            options=options)
+        self._producer = AIOKafkaProducer(**options, acks="all", client_id=f"{self._client_id}-dlq")
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=cfg.bootstrap, group_id=cfg.group_id, client_id=self._client_id,
+            **options, group_id=cfg.group_id, client_id=self._client_id,
             group_instance_id=cfg.group_instance_id or None, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=cfg.heartbeat_interval_ms, max_poll_interval_ms=cfg.max_poll_interval_ms,
@@ -92,12 +124,6 @@ class InboxConsumer:
         )
         self._consumer.subscribe([cfg.topic], listener=_Rebalance(self))
         await self._consumer.start()
-        self._tasks = [asyncio.create_task(self._poll_loop(), name="kafka-poll"),
-                       asyncio.create_task(self._write_loop(), name="inbox-write"),
-                       asyncio.create_task(self._commit_loop(), name="kafka-commit")]
-        for task in self._tasks:
-            task.add_done_callback(self._task_ended)
-        self.started = True
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A consumer task that ends on its own, except at stop, is a failure the daemon must see."""
@@ -115,6 +141,28 @@ class InboxConsumer:
     @property
     def buffered(self) -> int:
         return self._buffered
+
+    def unassigned_for(self) -> float:
+        """Seconds this consumer has held no partition (0 while it holds some)."""
+        since = self._unassigned_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def topic_partitions(self) -> int:
+        """Partitions of the order topic in the client's metadata (0 if unknown)."""
+        if self._consumer is None:
+            return 0
+        return len(self._consumer.partitions_for_topic(self._cfg.topic) or ())
+
+    def assignment_problem(self, max_unassigned_s: float) -> str | None:
+        """Why this consumer is not doing its share, or None: no partition for longer than
+        `max_unassigned_s` while the topic has partitions (a group stuck in rebalance, or more
+        daemons than partitions; either way this one consumes nothing)."""
+        if not self.started or self.failed.is_set():
+            return "consumer not running"
+        idle = self.unassigned_for()
+        if idle > max_unassigned_s and self.topic_partitions() > 0:
+            return f"no partition of {self._cfg.topic} assigned for {idle:.0f}s"
+        return None
 
     async def stop(self) -> None:
         """Stop polling, write what is buffered (within the drain budget), commit, leave the group."""
@@ -135,11 +183,13 @@ class InboxConsumer:
         for task in self._tasks[2:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._commit()
+        # Each step below talks to the broker; a group stuck in rebalance can make any of them wait
+        # for ever, so each gets a bound (what is not committed is replayed; the inbox dedupes).
+        await _bounded(self._commit(), _STOP_STEP_S, "final_commit")
         if self._consumer is not None:
-            await self._consumer.stop()
+            await _bounded(self._consumer.stop(), _STOP_STEP_S, "consumer_leave_group")
         if self._producer is not None:
-            await self._producer.stop()
+            await _bounded(self._producer.stop(), _STOP_STEP_S, "dlq_producer_stop")
         log.info("consumer_stopped", consumed=self.stats.consumed, dead_lettered=self.stats.dead_lettered)
 
     # -- tasks -------------------------------------------------------------------------------
@@ -160,6 +210,8 @@ class InboxConsumer:
                 continue
             for r in records:
                 self._tracker.track(TopicPartition(r.topic, r.partition), r.offset)
+            if self._uncommitted_since is None:
+                self._uncommitted_since = time.time()
             self._buffered += len(records)
             self._queue.put_nowait(records)
             if self._buffered >= self._cfg.max_buffered_records and not self._paused:
@@ -195,7 +247,7 @@ class InboxConsumer:
         while True:
             await asyncio.sleep(self._cfg.commit_interval_s)
             await self._commit()
-            self._observe_lag()
+            await self._observe_lag()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -318,29 +370,81 @@ class InboxConsumer:
                 return
             self._tracker.mark_committed(offsets)
             self.stats.last_commit_at = time.time()
-            if self._metrics is not None:
+            self._settle_uncommitted()
+            if self._metrics is not None and self._uncommitted_since is None:
                 self._metrics.commit_age_seconds.set(0)
 
+    def _settle_uncommitted(self) -> None:
+        """After a commit or revoke: clear the age when nothing is left to commit; else restart it
+        from now (what remains was fetched after the records just committed)."""
+        if self._uncommitted_since is None:
+            return
+        left = self._tracker.pending() or self._tracker.committable()
+        self._uncommitted_since = time.time() if left else None
+
+    def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._held = set(assigned)
+        if assigned:
+            self._unassigned_since = None
+        elif self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()
+
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()   # a rebalance began: nothing held until assigned
+        self._held -= set(revoked)
+        if self._metrics is not None:
+            for tp in revoked:
+                self._metrics.forget_partition(tp.partition)   # no stale lag for partitions gone elsewhere
+                self._lag_series.discard(tp.partition)
         # Let the writer finish what it holds for these partitions, then commit them once.
         deadline = time.monotonic() + min(self._drain_timeout, 10.0)
         while any(self._tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await self._commit(only=revoked)
         self._tracker.forget(revoked)
+        self._settle_uncommitted()
         log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 
-    def _observe_lag(self) -> None:
+    async def _observe_lag(self) -> None:
         m = self._metrics
         if m is None or self._consumer is None:
             return
-        if self.stats.last_commit_at is not None:
-            m.commit_age_seconds.set(time.time() - self.stats.last_commit_at)
-        for tp in self._consumer.assignment():
+        since = self._uncommitted_since
+        if since is not None and not (self._tracker.pending() or self._tracker.committable()):
+            self._uncommitted_since = since = None      # everything was committed meanwhile
+        m.commit_age_seconds.set(0 if since is None else time.time() - since)
+        lags: dict[int, int] = {}
+        for tp in list(self._held):
             high = self._consumer.highwater(tp)
             done = self._tracker.durable_point(tp)
+            if high is not None and done is None:
+                # Nothing read here since it was assigned: the fetch position is where we stand.
+                try:
+                    done = await asyncio.wait_for(self._consumer.position(tp), 0.5)
+                except (asyncio.TimeoutError, KafkaError, IllegalStateError):
+                    continue
             if high is not None and done is not None:
-                m.consumer_lag.labels(partition=str(tp.partition)).set(max(0, high - done))
+                lags[tp.partition] = max(0, high - done)
+        # A rebalance may have run while we awaited: publish only what is still ours, drop the rest.
+        owned = {tp.partition for tp in self._held}
+        for partition in self._lag_series - owned:
+            m.forget_partition(partition)
+        self._lag_series = {p for p in lags if p in owned}
+        for partition in self._lag_series:
+            m.consumer_lag.labels(partition=str(partition)).set(lags[partition])
+
+
+_STOP_STEP_S = 5.0
+
+
+async def _bounded(step: Awaitable[None], seconds: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except asyncio.TimeoutError:
+        log.warning("stop_step_timed_out", step=what, seconds=seconds)
+    except KafkaError as exc:
+        log.warning("stop_step_failed", step=what, error=repr(exc))
 
 
 def _dead_letter(r: ConsumerRecord, reason: str, detail: str) -> DeadLetter:

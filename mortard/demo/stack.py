@@ -172,7 +172,7 @@ def demo_config(*, db_url: str, bootstrap: str, sandbox_url: str, ingest_port: i
                   "group_id": "mortard-demo", "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
                   "commit_interval_s": 0.5, "partitions": PARTITIONS},
         "daemon": {"ops_port": 0, "sweep_interval_s": 0.25, "drain_timeout_s": 10, "max_orders_in_flight": 32},
-        "ingest": {"host": "127.0.0.1", "port": ingest_port},
+        "ingest": {"host": "127.0.0.1", "port": ingest_port, "ops_port": 0},
         "heartland": {"accounts": {
             s.account: {"token_env": f"DEMO_{s.account.upper()}_TOKEN",
                         "base_url": f"{sandbox_url}/{s.account}/api/", **account} for s in SHOPS}},

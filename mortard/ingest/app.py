@@ -39,8 +39,9 @@ _log = structlog.get_logger("mortard.ingest")
 
 def create_ingest_app(shops: Mapping[str, ShopConfig], sink: RecordSink, *, topic: str,
                       max_body_bytes: int, produce_timeout_s: float,
-                      metrics: Any | None = None) -> web.Application:
-    """The aiohttp app: ``POST /webhooks/shopify``, ``GET /healthz`` and (with metrics) ``GET /metrics``.
+                      metrics: Any | None = None, serve_metrics: bool = True) -> web.Application:
+    """The aiohttp app: ``POST /webhooks/shopify``, ``GET /healthz`` and (with metrics and
+    `serve_metrics`) ``GET /metrics``. `mortard ingest` serves metrics on its ops port instead.
 
     `metrics` is duck-typed (`mortard.ops.metrics.Metrics` fits): `ingest_request(topic, outcome)`
     or an `ingest_requests` counter with labels ``topic``/``outcome``, an `ingest_produce_seconds`
@@ -51,7 +52,7 @@ def create_ingest_app(shops: Mapping[str, ShopConfig], sink: RecordSink, *, topi
     app = web.Application()
     app.router.add_post(WEBHOOK_PATH, webhooks.handle)
     app.router.add_get("/healthz", webhooks.health)
-    if metrics is not None:
+    if metrics is not None and serve_metrics:
         app.router.add_get("/metrics", _metrics_handler(metrics))
     return app
 

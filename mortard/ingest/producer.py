@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -54,8 +54,11 @@ class KafkaSink:
 
     def __init__(self, bootstrap: str, *, idempotent: bool, send_timeout_s: float,
                  max_body_bytes: int = 2 * 1024 * 1024, linger_ms: int = 2,
-                 client_id: str = "mortard-ingest") -> None:
+                 client_id: str = "mortard-ingest", client_options: Mapping[str, Any] | None = None) -> None:
         self._bootstrap = bootstrap
+        # mortard.consume.security.kafka_client_options: TLS and SASL settings.
+        self._client_options = dict(client_options or {})
+        self._client_options.pop("bootstrap_servers", None)
         self._idempotent = idempotent
         self._send_timeout_s = send_timeout_s
         self._max_request_size = max(max_body_bytes + _RECORD_OVERHEAD_BYTES, 1024 * 1024)
@@ -69,6 +72,17 @@ class KafkaSink:
     @property
     def ready(self) -> bool:
         return self._producer is not None
+
+    async def healthy(self) -> bool:
+        """The producer is up and the broker answers it now (a metadata request: cheap, and through
+        the same connection settings the webhooks use). For ingest's `/readyz`."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            return bool(await producer.client.fetch_all_metadata())
+        except (KafkaError, OSError):
+            return False
 
     async def start(self) -> None:
         """Connect; raises `SinkUnavailable` when the broker can't be reached (safe to call again)."""
@@ -105,7 +119,7 @@ class KafkaSink:
         async with self._lock:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap, client_id=self._client_id, acks="all",
+                    **self._client_options, bootstrap_servers=self._bootstrap, client_id=self._client_id, acks="all",
                     enable_idempotence=self._idempotent, linger_ms=self._linger_ms,
                     max_request_size=self._max_request_size,
                     request_timeout_ms=max(int(self._send_timeout_s * 1000), 1000),

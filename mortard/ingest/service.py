@@ -9,7 +9,10 @@ import structlog
 from aiohttp import web
 
 from mortard.config import Config
+from mortard.ops.metrics import Metrics
+from mortard.consume.security import kafka_client_options
 from mortard.ingest.app import create_ingest_app
+from mortard.ingest.ops import ingest_ops_server
 from mortard.ingest.producer import KafkaSink, SinkUnavailable
 
 _log = structlog.get_logger("mortard.ingest")
@@ -27,23 +30,30 @@ async def run_ingest(config: Config, *, metrics: Any | None = None, stop: asynci
     """
     ingest = config.ingest
     sink = KafkaSink(config.kafka.bootstrap, idempotent=config.kafka.idempotent_producer,
-                     send_timeout_s=ingest.produce_timeout_s, max_body_bytes=ingest.max_body_bytes)
+                     send_timeout_s=ingest.produce_timeout_s, max_body_bytes=ingest.max_body_bytes,
+                     client_options=kafka_client_options(config.kafka))
+    # The public port serves webhooks (and a plain /healthz); metrics and readiness live on the ops port.
     app = create_ingest_app(config.shops, sink, topic=config.kafka.topic,
                             max_body_bytes=ingest.max_body_bytes,
-                            produce_timeout_s=ingest.produce_timeout_s, metrics=metrics)
+                            produce_timeout_s=ingest.produce_timeout_s, metrics=metrics,
+                            serve_metrics=False)
+    ops = ingest_ops_server(metrics if metrics is not None else Metrics(), sink,
+                            host=ingest.ops_host, port=ingest.ops_port)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=ingest.produce_timeout_s + 1.0)
     await runner.setup()
     try:
+        await ops.start()
         site = web.TCPSite(runner, ingest.host, ingest.port)
         await site.start()
         _log.info("ingest_listening", host=ingest.host, port=ingest.port, topic=config.kafka.topic,
-                  shops=len(config.shops))
+                  shops=len(config.shops), ops_port=ops.port)
         await _start_sink(sink, stop)
         await stop.wait()
         _log.info("ingest_stopping")
     finally:
         await runner.cleanup()
         await sink.stop()
+        await ops.stop()
     _log.info("ingest_stopped")
 
 

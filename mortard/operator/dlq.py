@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from mortard.operator.errors import UserError
 from mortard.config import Config
+from mortard.consume.security import kafka_client_options
 from mortard.operator._db import database
 from mortard.operator.render import emit, table, to_json, when
 from mortard.store import dead_letters
@@ -112,7 +113,7 @@ async def _produce(cfg: Config, db: Queryable, rows: Sequence[ClaimedLetter]) ->
     if not rows:
         return []
     biggest = max(len(r.value or b"") + len(r.key or b"") for r in rows)
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, acks="all", client_id="mortard-dlq-replay",
+    producer = AIOKafkaProducer(**kafka_client_options(cfg.kafka), acks="all", client_id="mortard-dlq-replay",
                                 request_timeout_ms=15_000, max_request_size=max(1 << 20, biggest + (64 << 10)))
     sent: list[dict[str, Any]] = []
     try:

@@ -62,3 +62,56 @@ def test_unit_file_is_type_notify_with_watchdog() -> None:
     for expected in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "TimeoutStopSec=60",
                      "Restart=on-failure", "DynamicUser=yes", "CapabilityBoundingSet="):
         assert expected in lines
+
+
+def test_both_units_refuse_to_restart_loop_on_a_wrong_config() -> None:
+    for name in ("mortard.service", "mortard-ingest.service"):
+        unit = (ROOT / "systemd" / name).read_text()
+        lines = {line.strip() for line in unit.splitlines() if line.strip() and not line.startswith("#")}
+        assert "RestartPreventExitStatus=78" in lines and "Restart=on-failure" in lines, name
+    ingest = (ROOT / "systemd/mortard-ingest.service").read_text()
+    assert "ExecStart=/usr/bin/env mortard ingest --config /etc/mortard/mortard.toml" in ingest
+    assert "DynamicUser=yes" in ingest and "ProtectSystem=strict" in ingest
+
+
+def test_systemd_analyze_verify_accepts_the_units() -> None:
+    import shutil
+    import subprocess
+    import pytest
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed: the units were not verified")
+    units = [str(ROOT / "systemd" / n) for n in ("mortard.service", "mortard-ingest.service")]
+    out = subprocess.run([tool, "verify", *units], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "mortard" not in out.stderr, out.stderr
+
+
+def test_the_container_health_check_probes_both_commands_ops_ports() -> None:
+    docker = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "mortard.ops.probe"]' in docker
+    assert "MORTARD_INGEST__OPS_HOST=0.0.0.0" in docker and "EXPOSE 9464 8080 9465" in docker
+
+
+def test_every_alert_links_its_runbook_section() -> None:
+    text = (ROOT / "deploy/prometheus/mortard-alerts.yml").read_text()
+    alerts = re.findall(r"- alert: (\w+)\n", text)
+    links = re.findall(r'runbook_url: "docs/runbook.md#(\w+)"', text)
+    assert len(links) == len(alerts) and links == [a.lower() for a in alerts]
+    runbook = (ROOT / "docs/runbook.md").read_text()
+    for alert in alerts:
+        assert f"\n## {alert}\n" in runbook, alert
+    for ingest in ("MortardIngestUnauthorized", "MortardIngestRejected", "MortardIngestServerErrors",
+                   "MortardIngestProduceFailures", "MortardIngestSlowProduce"):
+        assert ingest in alerts
+
+
+def test_promtool_accepts_the_rules() -> None:
+    import shutil
+    import subprocess
+    import pytest
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.skip("promtool is not installed: the alert rules were not checked")
+    out = subprocess.run([tool, "check", "rules", str(ROOT / "deploy/prometheus/mortard-alerts.yml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,89 @@
+"""What the consumer tells the ops side, on real brokers: the commit age stays 0 when idle, lag series
+follow the assignment (a revoked partition's series is dropped), and a consumer left without any
+partition reports it once the bound has passed."""
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from kafka_helpers import create_topic, produce
+from mortard.consume.consumer import InboxConsumer
+from mortard.ops.metrics import Metrics
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, webhook
+from test_spine_inbox import SHOP, kafka_cfg, wait_for
+
+
+@pytest.fixture(params=["noida", "tansu"])
+def broker(request) -> tuple[str, bool]:
+    if request.param == "tansu":
+        return request.getfixturevalue("tansu_bootstrap"), True
+    return request.getfixturevalue("noida_bootstrap"), False
+
+
+def _gauge(metrics: Metrics, name: str) -> dict[str, float]:
+    return {s.labels.get("partition", ""): s.value for fam in metrics.registry.collect() if fam.name == name
+            for s in fam.samples}
+
+
+async def _until(check, timeout: float = 30.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.1)
+    return check()
+
+
+async def test_an_idle_consumer_has_commit_age_zero_and_lag_only_for_its_partitions(pool, broker, topic_name):
+    bootstrap, tansu = broker
+    await create_topic(bootstrap, topic_name, partitions=4)
+    first_metrics, second_metrics = Metrics(), Metrics()
+    cfg = kafka_cfg(bootstrap, topic_name, tansu=tansu)
+    first = InboxConsumer(cfg, pool, known_shops={SHOP}, metrics=first_metrics)
+    await first.start()
+    second = None
+    try:
+        hooks = [webhook("orders/create", SHOP, order_payload(
+            OrderSpec(6000 + i, 1000 + i, [LineSpec("SKU-0001", 1, Decimal("5.00"))]))) for i in range(12)]
+        await produce(bootstrap, topic_name, hooks)
+        await wait_for(pool, "SELECT count(*) FROM events", 12)
+        assert await _until(lambda: len(_gauge(first_metrics, "mortard_consumer_lag")) == 4)
+        await asyncio.sleep(2.5)   # idle: nothing fetched and not committed
+        assert _gauge(first_metrics, "mortard_commit_age_seconds") == {"": 0.0}
+        assert first.assignment_problem(max_unassigned_s=1.0) is None
+
+        second = InboxConsumer(cfg, pool, known_shops={SHOP}, metrics=second_metrics)
+        await second.start()
+        # The group splits the 4 partitions; each consumer's lag series are exactly its own.
+        assert await _until(lambda: len(first.assignment) == 2 and len(second.assignment) == 2, 60)
+        owned = lambda: {str(tp.partition) for tp in first.assignment}  # noqa: E731
+        assert await _until(lambda: set(_gauge(first_metrics, "mortard_consumer_lag")) == owned()), \
+            (_gauge(first_metrics, "mortard_consumer_lag"), owned(), first.assignment)
+        assert not set(_gauge(first_metrics, "mortard_consumer_lag")) & {str(tp.partition) for tp in second.assignment}
+    finally:
+        if second is not None:
+            await second.stop()
+        await first.stop()
+
+
+async def test_a_consumer_without_partitions_reports_it_after_the_bound(pool, broker, topic_name):
+    bootstrap, tansu = broker
+    await create_topic(bootstrap, topic_name, partitions=1)
+    cfg = kafka_cfg(bootstrap, topic_name, tansu=tansu)
+    a = InboxConsumer(cfg, pool, known_shops={SHOP})
+    b = InboxConsumer(cfg, pool, known_shops={SHOP})
+    await a.start()
+    await b.start()
+    try:
+        assert await _until(lambda: len(a.assignment) + len(b.assignment) == 1, 60)
+        idle, busy = (a, b) if not a.assignment else (b, a)
+        await asyncio.sleep(1.2)
+        problem = idle.assignment_problem(max_unassigned_s=1.0)
+        assert problem is not None and problem.startswith(f"no partition of {topic_name} assigned for ")
+        assert busy.assignment_problem(max_unassigned_s=1.0) is None
+    finally:
+        await a.stop()
+        await b.stop()
