@@ -27,6 +27,11 @@ from mortard.store.inbox import DeadLetter, write_batch
 
 log = structlog.get_logger(__name__)
 
+# Caught up: partitions rest this long between polls of IDLE_POLL_MS (bounds the fetches a broker
+# that ignores fetch.max.wait answers at once; a new record waits at most this long).
+IDLE_REST_S = 0.25
+IDLE_POLL_MS = 5
+
 OnDue = Callable[[str, int], None]
 
 
@@ -146,18 +151,24 @@ class InboxConsumer:
 
     async def _poll_loop(self) -> None:
         assert self._consumer is not None
+        empty = 0   # polls in a row that found nothing
         while not self._stopping.is_set():
             try:
-                batches = await self._consumer.getmany(timeout_ms=200, max_records=1000)
+                batches = await self._consumer.getmany(timeout_ms=IDLE_POLL_MS if empty > 1 else 200,
+                                                       max_records=1000)
             except KafkaError as exc:
                 log.warning("kafka_poll_failed", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
             records = [r for recs in batches.values() for r in recs]
             if not records:
-                # Some brokers (noida-db) answer an empty fetch at once, ignoring fetch.max.wait.
-                await asyncio.sleep(0.02)
+                # Some brokers (noida-db) answer an empty fetch at once, ignoring fetch.max.wait, and
+                # aiokafka's fetcher then asks again at once: caught up, it spun a core. Once idle,
+                # the partitions rest between short polls, so an idle daemon fetches ~4 times a second.
+                empty += 1
+                await self._rest(IDLE_REST_S if empty > 1 else 0.02)
                 continue
+            empty = 0
             for r in records:
                 self._tracker.track(TopicPartition(r.topic, r.partition), r.offset)
             self._buffered += len(records)
@@ -167,6 +178,17 @@ class InboxConsumer:
                 self._consumer.pause(*self._consumer.assignment())
                 self._paused = True
                 log.info("consumer_paused", buffered=self._buffered)
+
+    async def _rest(self, seconds: float) -> None:
+        assert self._consumer is not None
+        resting = () if self._paused or seconds < IDLE_REST_S else self._consumer.assignment()
+        if resting:
+            self._consumer.pause(*resting)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            if resting and not self._paused:
+                self._consumer.resume(*(tp for tp in resting if tp in self._consumer.assignment()))
 
     async def _write_loop(self) -> None:
         while True:
