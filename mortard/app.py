@@ -20,6 +20,7 @@ from mortard.heartland import AccountLimits, FairSlots, HeartlandAccount, Heartl
 from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.gateway import HeartlandGateway
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
+from mortard.store.customers import CustomerMemory
 from mortard.store.db import migrate, ping, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
@@ -109,7 +110,7 @@ class Daemon:
         self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=StockHolds(self.pool, self.owner),
                                     retry=RetryPolicy(in_process=cfg.daemon.max_attempts_in_process,
                                                       max_attempts=cfg.daemon.max_attempts),
-                                    metrics=self.metrics)
+                                    metrics=self.metrics, customers=CustomerMemory(self.pool))
         slots = FairSlots(cfg.daemon.max_orders_in_flight)
         self.scheduler = Scheduler(self.machine, store, lambda shop: cfg.shops[shop].heartland_account
                                    if shop in cfg.shops else "?", slots=slots,
