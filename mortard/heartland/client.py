@@ -413,6 +413,12 @@ class HeartlandClient:
             raise ValueError("find_customers needs an email or a phone")
         return await self._all("customers", _filters(*terms))
 
+    async def find_customers_in(self, field_name: str, values: Iterable[str]) -> list[Json]:
+        """Customers whose `field_name` (email or phone) is any of `values`: one `$in` read."""
+        if field_name not in ("email", "phone"):
+            raise ValueError("find_customers_in takes email or phone")
+        return await self._find_in("customers", field_name, values)
+
     async def create_customer(self, fields: Json) -> int:
         return await self._create("customers", fields)
 
