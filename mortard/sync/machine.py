@@ -23,7 +23,7 @@ from mortard.sync.actions import (
 )
 from mortard.sync.batch import Batch, batch, routed_units
 from mortard.sync.errors import LeaseLost
-from mortard.sync.execute import execute
+from mortard.sync.execute import concurrent_groups, execute_together
 from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decide, failure_of
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Address, Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
@@ -90,6 +90,8 @@ class _Run:
     buyer: tuple[int, tuple[tuple[int, dict[str, Any]], ...]] | None = None
     recalled: bool = False
     forgot: bool = False    # the memory was wrong once this run: search Heartland from now on
+    # A new order's buyer search, started with its first read (items, stock) instead of after them.
+    search: tuple[tuple[str, str], asyncio.Task[FoundCustomer]] | None = None
 
 
 class OrderMachine:
@@ -180,6 +182,11 @@ class OrderMachine:
                                               account=rt.account, next_attempt_at=self._recheck(run, p.state, mirror))
                 action = p.actions[0]
                 self._count(action.kind)
+                if run.search is None and not mirror.customer_searched and mirror.order_id is None \
+                        and isinstance(action, (LoadItems, LoadStock)):
+                    wanted = (order.customer.email if "email" in rt.settings.customer_match else "",
+                              order.customer.phone if "phone" in rt.settings.customer_match else "")
+                    run.search = (wanted, asyncio.create_task(self._search_buyer(rt, run, *wanted)))
                 if isinstance(action, LoadItems):
                     items = {**(items or {}), **await rt.heartland.items(action.skus, rt.settings.item_match)}
                     continue
@@ -191,7 +198,9 @@ class OrderMachine:
                     continue
                 # With rows journaled ahead, each step goes out as planned: grouping steps would
                 # only cost planning, the journal write is done. Otherwise plan as far as possible.
-                planned = Batch(p.actions) if run.journal.ahead else batch(inp, p)
+                # A new order's lines are the exception: its taxes and payments go with them, at once.
+                planned = batch(inp, p) if not run.journal.ahead or p.actions[0].kind == "add_line" \
+                    else Batch(p.actions)
                 actions = planned.actions
                 replanned = _replanned_return(actions, pinned)
                 if replanned is not None:
@@ -203,19 +212,25 @@ class OrderMachine:
                     continue
                 # A batch is journaled (perhaps ahead, with an earlier batch) before its first
                 # request; its mutations then run in order, their answers recorded later (sync/journal.py).
+                # Independent mutations of one step (lines, taxes, payments; an invoice's lines) go
+                # out together, each under its own row (sync/execute.py).
                 ids = await run.journal.begin(actions, mirror, planned.ahead)
-                for n, act in enumerate(actions):
+                for start, end in concurrent_groups(actions):
+                    group = actions[start:end]
                     started = time.perf_counter()
-                    sending = act
+                    sending = group[0]
                     try:
-                        mirror = await execute(rt.heartland, run.journal, self._dialect, mirror, act, ids[n])
-                    except HeartlandError:
-                        run.journal.unsent(ids[n + 1:])
-                        raise
+                        mirror, failure, failed = await execute_together(
+                            rt.heartland, run.journal, self._dialect, mirror, group, ids[start:end])
                     finally:
-                        self._observe_step(act.kind, time.perf_counter() - started)
+                        for act in group:
+                            self._observe_step(act.kind, time.perf_counter() - started)
+                    if failure is not None:
+                        sending = failed
+                        run.journal.unsent(ids[end:])
+                        raise failure
                     sending = None
-                    if isinstance(act, SetStatus):
+                    if isinstance(group[-1], SetStatus):
                         await self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
             except HeartlandError as exc:
                 if run.recalled and isinstance(sending, (CreateOrder, AddAddress)) and \
@@ -277,17 +292,13 @@ class OrderMachine:
                              action: FindCustomer) -> Mirror:
         """Only reads: what it finds is stored with the run's next write (a crash just searches again).
         A buyer mortard has met on this account before is recalled from the customer memory instead."""
-        run.buyer_key = buyer_key(rt.settings.customer_match, action.email, action.phone)
-        known = None
-        if self._customers is not None and run.buyer_key is not None and not run.forgot:
-            known = await self._customers.recall(rt.account, run.buyer_key)
-        if known is not None:
-            run.buyer, run.recalled = known, True
-            found = FoundCustomer(known[0], tuple((i, _as_address(a)) for i, a in known[1]))
+        search, run.search = run.search, None
+        if search is not None and search[0] == (action.email, action.phone) and not run.forgot:
+            found = await search[1]
         else:
-            found = await rt.heartland.find_customer(rt.settings.customer_match, action.email, action.phone)
-            if found.customer_id is not None:
-                run.buyer = (found.customer_id, tuple((i, a.as_heartland()) for i, a in found.addresses))
+            if search is not None:
+                search[1].cancel()
+            found = await self._search_buyer(rt, run, action.email, action.phone)
         mirror = replace(mirror, customer_searched=True, customer_id=found.customer_id)
         if found.customer_id is not None:
             listed = [{"id": ident, **a.as_heartland()} for ident, a in found.addresses]
@@ -295,6 +306,20 @@ class OrderMachine:
             mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, listed),
                              shipping_address_id=matching_address(order.shipping_address, listed))
         return mirror
+
+    async def _search_buyer(self, rt: ShopRuntime, run: _Run, email: str, phone: str) -> FoundCustomer:
+        """The buyer from the customer memory, else from Heartland's customer search."""
+        run.buyer_key = buyer_key(rt.settings.customer_match, email, phone)
+        known = None
+        if self._customers is not None and run.buyer_key is not None and not run.forgot:
+            known = await self._customers.recall(rt.account, run.buyer_key)
+        if known is not None:
+            run.buyer, run.recalled = known, True
+            return FoundCustomer(known[0], tuple((i, _as_address(a)) for i, a in known[1]))
+        found = await rt.heartland.find_customer(rt.settings.customer_match, email, phone)
+        if found.customer_id is not None:
+            run.buyer = (found.customer_id, tuple((i, a.as_heartland()) for i, a in found.addresses))
+        return found
 
     async def _remember_customer(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder, mirror: Mirror) -> None:
         """After a run that searched for the buyer: remember who they are in Heartland, with the
@@ -329,6 +354,11 @@ class OrderMachine:
     async def _finish(self, run: _Run, state: str, reasons: tuple[Reason, ...], *, success: bool,
                       error: str | None = None, mirror: Mirror | None = None, account: str | None = None,
                       next_attempt_at: datetime | None = None) -> bool:
+        if run.search is not None:   # the run ended before it needed the buyer (pending, dead, ...)
+            task = run.search[1]
+            run.search = None
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         row = run.row
         # Answers are recorded only with the mirror they produced; without it (a crash in the run)
         # their rows stay `sent`, and the next run re-reads Heartland.
