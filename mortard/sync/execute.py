@@ -68,8 +68,9 @@ async def execute_together(heartland: HeartlandPort, journal: RunJournal, dialec
                            actions: Sequence[Action],
                            journal_ids: Sequence[int]) -> tuple[Mirror, HeartlandError | None, Action | None]:
     """Send journaled, independent mutations at once (the account's limits still apply to each
-    request); the mirror gets every answer, in planned order. Returns the first failure (and its
-    mutation) instead of raising it, so the answers that did come are kept."""
+    request); the mirror gets every answer, in planned order. Returns the failure that decides what
+    happens next (the first ambiguous one, else the first) and its mutation instead of raising it,
+    so the answers that did come are kept."""
     if len(actions) == 1:
         try:
             return await execute(heartland, journal, dialect, mirror, actions[0], journal_ids[0]), None, None
@@ -92,7 +93,9 @@ async def execute_together(heartland: HeartlandPort, journal: RunJournal, dialec
             journal.answered(journal_id, new_id, document, action)
             mirror = apply_result(mirror, action, new_id, dialect)
             continue
-        if failure is None:
+        # An outcome unknown outweighs a definite failure: Heartland must be read again before the
+        # next plan (a 429 on a line must not hide a payment that may have landed).
+        if failure is None or (isinstance(answer, HeartlandAmbiguous) and not isinstance(failure, HeartlandAmbiguous)):
             failure, failed = answer, action
     if failure is not None and not isinstance(failure, HeartlandError):
         raise failure

@@ -23,7 +23,7 @@ from mortard.sync.actions import (
 )
 from mortard.sync.batch import Batch, batch, routed_units
 from mortard.sync.errors import LeaseLost
-from mortard.sync.execute import concurrent_groups, execute_together
+from mortard.sync.execute import CONCURRENT_KINDS, concurrent_groups, execute_together
 from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decide, failure_of
 from mortard.sync.journal import Outcome, Planned, RunJournal
 from mortard.sync.model import Address, Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
@@ -199,8 +199,8 @@ class OrderMachine:
                 # With rows journaled ahead, each step goes out as planned: grouping steps would
                 # only cost planning, the journal write is done. Otherwise plan as far as possible.
                 # A new order's lines are the exception: its taxes and payments go with them, at once.
-                planned = batch(inp, p) if not run.journal.ahead or p.actions[0].kind == "add_line" \
-                    else Batch(p.actions)
+                planned = batch(inp, p) if not run.journal.ahead else \
+                    batch(inp, p, only=CONCURRENT_KINDS) if p.actions[0].kind == "add_line" else Batch(p.actions)
                 actions = planned.actions
                 replanned = _replanned_return(actions, pinned)
                 if replanned is not None:
