@@ -44,14 +44,20 @@ CONCURRENT_KINDS = frozenset({"add_line", "add_tax", "add_payment", "add_invoice
 
 def concurrent_groups(actions: Sequence[Action]) -> list[tuple[int, int]]:
     """[start, end) runs of `actions` to send together: consecutive CONCURRENT_KINDS on the same
-    document, else one action each."""
+    document, no two lines of one item (Heartland matches invoice lines to order lines by item, in
+    the order they come, and recovery matches lines by item: their order matters), else one each."""
     groups: list[tuple[int, int]] = []
     i = 0
     while i < len(actions):
         j = i + 1
         if actions[i].kind in CONCURRENT_KINDS:
             doc = _document(actions[i])
+            items = {getattr(actions[i], "item_id", None)} - {None}
             while j < len(actions) and actions[j].kind in CONCURRENT_KINDS and _document(actions[j]) == doc:
+                item = getattr(actions[j], "item_id", None)
+                if item is not None and item in items:
+                    break
+                items.add(item)
                 j += 1
         groups.append((i, j))
         i = j

@@ -44,6 +44,8 @@ def test_lines_taxes_and_payments_of_one_order_go_together_and_other_steps_alone
     a = [_line(1), _line(2), AddTax(7, Decimal("0.80")), AddPayment(7, Decimal("10.80"), 3)]
     assert concurrent_groups(a) == [(0, 4)]
     assert concurrent_groups([a[0], AddTax(8, Decimal("1.00"))]) == [(0, 1), (1, 2)]
+    # two lines of one item go one after the other: Heartland matches by item, in arrival order
+    assert concurrent_groups([_line(1), _line(2), _line(1), AddTax(7, Decimal("0.80"))]) == [(0, 2), (2, 4)]
 
 
 async def test_a_rate_limited_line_does_not_hide_a_payment_whose_outcome_is_unknown():
