@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _stack as S  # noqa: E402
 from mortard.testing import free_port  # noqa: E402
 
+PAST_MAX = 4_999_999   # seeded past orders have ids up to this; the bench's own start at 5,000,000
 FINAL = ("invoiced", "waiting_stock", "open", "pending", "dead", "cancelled", "ignored", "failed")
 
 
@@ -292,7 +293,8 @@ def light_orders(rng: random.Random, shops: list[str], prices: dict, n: int) -> 
 async def settled(pool: asyncpg.Pool) -> tuple[int, int]:
     row = await pool.fetchrow(
         "SELECT count(*) FILTER (WHERE sync_state = ANY($1::text[]) AND due_seq = done_seq AND lease_owner IS NULL)"
-        " AS done, count(*) FILTER (WHERE sync_state = 'invoiced') AS invoiced FROM orders", list(FINAL))
+        " AS done, count(*) FILTER (WHERE sync_state = 'invoiced') AS invoiced FROM orders"
+        f" WHERE order_id > {PAST_MAX}", list(FINAL))
     return int(row["done"]), int(row["invoiced"])
 
 
@@ -325,6 +327,8 @@ async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], pr
         db_url = socket_url   # a Postgres on the same machine is reached over its Unix socket
     if args.past_orders:
         t = time.perf_counter()
+        if args.past_orders > PAST_MAX:
+            raise SystemExit(f"--past-orders at most {PAST_MAX:,}")
         await seed_past_orders(db_url, shops, args.past_orders, args.past_journal_rows)
         print(f"seeded {args.past_orders:,} past orders ({args.past_journal_rows} journal rows each) "
               f"in {time.perf_counter() - t:.0f}s", flush=True)
@@ -332,7 +336,7 @@ async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], pr
     await S.create_topic(servers.broker.bootstrap, topic, 8)
     ops_port = free_port()
     limited = args.rate_limit is not None
-    rate = args.rate_limit if limited else 10_000.0
+    rate = args.rate_limit * args.client_rate_factor if limited else 10_000.0
     burst = (args.client_burst or args.burst) if limited else 1000
     env = write_config(servers.tmp / "bench.toml", db_url=db_url, bootstrap=servers.broker.bootstrap, topic=topic,
                        sandbox_url=servers.sandbox.url, accounts=names, rate=rate, burst=burst,
@@ -410,11 +414,11 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
     mem = daemon.mem()
     rows = await pool.fetch("SELECT extract(epoch FROM invoiced_at) AS inv, "
                             "extract(epoch FROM invoiced_at - first_event_at) AS lat FROM orders "
-                            "WHERE invoiced_at IS NOT NULL ORDER BY invoiced_at")
-    first_row = await pool.fetchval("SELECT extract(epoch FROM min(received_at)) FROM events")
+                            f"WHERE order_id > {PAST_MAX} AND invoiced_at IS NOT NULL ORDER BY invoiced_at")
+    first_row = await pool.fetchval(f"SELECT extract(epoch FROM min(received_at)) FROM events WHERE order_id > {PAST_MAX}")
     states = {r["sync_state"]: r["n"] for r in await pool.fetch(
-        "SELECT sync_state, count(*) AS n FROM orders GROUP BY sync_state")}
-    events = await pool.fetchval("SELECT count(*) FROM events")
+        f"SELECT sync_state, count(*) AS n FROM orders WHERE order_id > {PAST_MAX} GROUP BY sync_state")}
+    events = await pool.fetchval(f"SELECT count(*) FROM events WHERE order_id > {PAST_MAX}")
     await asyncio.sleep(2.5)   # > commit interval: the committed offsets catch up
     lag = await kafka_lag(servers.broker.bootstrap, f"bench-{topic}", topic, n)
 
@@ -494,7 +498,7 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
                                                        f"{'PASS' if ok else 'FAIL'}")]
     title = (f"bench/pipeline.py — {n:,} orders, {len(shops)} shop(s)/account(s), "
              + (f"sandbox limit {args.rate_limit:g} req/s/account (burst {args.burst}), daemon at "
-                f"{args.rate_limit:g} req/s burst {args.client_burst or args.burst}" if limited else "no rate limit"))
+                f"{args.rate_limit * args.client_rate_factor:g} req/s burst {args.client_burst or args.burst}" if limited else "no rate limit"))
     S.print_table(title, table)
     print(f"conditions: {S.conditions()}; broker {args.broker}; Postgres over {'TCP' if args.pg_tcp else 'its Unix socket'}; "
           f"{args.daemons} daemon(s), max_orders_in_flight={args.in_flight} each, "
@@ -592,6 +596,8 @@ def main() -> None:
                    help="after the run, the daemon's CPU over S idle seconds, caught up (default 5; 0 = skip)")
     p.add_argument("--burst", type=int, default=5, help="sandbox bucket size with --rate-limit (default 5)")
     p.add_argument("--client-burst", type=int, default=0, help="daemon account burst (default = --burst)")
+    p.add_argument("--client-rate-factor", type=float, default=1.0,
+                   help="daemon accounts at this × R (default 1.0); the ceiling stays K·R ÷ calls per order")
     p.add_argument("--max-concurrency", type=int, default=16, help="per-account max_concurrency (default 16)")
     p.add_argument("--daemons", type=int, default=1,
                    help="daemons in the consumer group (default 1); CPU figures are their sum")
