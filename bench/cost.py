@@ -51,8 +51,8 @@ def phase(name: str, argv: list[str], pin: str | None) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--orders", type=int, default=2000, help="orders in the backlog phases (default 2000)")
-    p.add_argument("--limited-orders", type=int, default=300,
-                   help="orders in the rate-limited phases (default 300: ~40 s at 2 × 50 req/s)")
+    p.add_argument("--limited-orders", type=int, default=400,
+                   help="orders in the rate-limited phases (default 400: ~50 s at 2 × 50 req/s)")
     p.add_argument("--rate", type=float, default=50.0, help="R, req/s per account in the limited phases")
     p.add_argument("--light", type=int, default=12, help="orders in the round-trip phase (default 12)")
     p.add_argument("--past-orders", type=int, default=1_000_000, help="past orders seeded (default 1,000,000)")

@@ -29,7 +29,7 @@ log = structlog.get_logger(__name__)
 
 # Caught up: partitions rest this long between polls of IDLE_POLL_MS (bounds the fetches a broker
 # that ignores fetch.max.wait answers at once; a new record waits at most this long).
-IDLE_REST_S = 0.25
+IDLE_REST_S = 0.5
 IDLE_POLL_MS = 5
 
 OnDue = Callable[[str, int], None]
@@ -164,7 +164,7 @@ class InboxConsumer:
             if not records:
                 # Some brokers (noida-db) answer an empty fetch at once, ignoring fetch.max.wait, and
                 # aiokafka's fetcher then asks again at once: caught up, it spun a core. Once idle,
-                # the partitions rest between short polls, so an idle daemon fetches ~4 times a second.
+                # the partitions rest between short polls, so an idle daemon fetches ~2 times a second.
                 empty += 1
                 await self._rest(IDLE_REST_S if empty > 1 else 0.02)
                 continue

@@ -39,6 +39,8 @@ class Coalescer(Generic[K, V]):
     async def _run(self) -> None:
         try:
             while self._queue:
+                # One turn of the loop first: orders woken by the same answers ask in the same turn.
+                await asyncio.sleep(0)
                 batch: list[tuple[frozenset[K], asyncio.Future[dict[K, V]]]] = []
                 wanted: set[K] = set()
                 while self._queue and (not batch or len(wanted | self._queue[0][0]) <= self._max_keys):

@@ -8,6 +8,11 @@ import pytest
 from mortard.heartland.coalesce import Coalescer
 
 
+async def _turns(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 class _Reads:
     def __init__(self) -> None:
         self.calls: list[list[int]] = []
@@ -34,11 +39,10 @@ async def test_callers_arriving_while_a_read_is_out_share_the_next_read_and_neve
     reads = _Reads()
     c = Coalescer(reads)
     first = asyncio.create_task(c.get([1]))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await _turns()
     assert reads.calls == [[1]]
     later = [asyncio.create_task(c.get([k, 1])) for k in (2, 3, 4)]
-    await asyncio.sleep(0)
+    await _turns()
     assert reads.calls == [[1]]          # nobody joins the read that left before they asked
     reads.gate.set()
     assert await first == {1: "v1"}
@@ -51,7 +55,8 @@ async def test_a_failed_read_fails_each_of_its_callers_and_the_next_read_still_g
     c = Coalescer(reads)
     reads.fail = RuntimeError("503")
     tasks = [asyncio.create_task(c.get([k])) for k in (1, 2)]
-    await asyncio.sleep(0)
+    await _turns()
+    assert reads.calls == [[1, 2]]   # asked in the same turn: one read
     reads.gate.set()
     for t in tasks:
         with pytest.raises(RuntimeError, match="503"):
@@ -64,9 +69,9 @@ async def test_a_cancelled_caller_does_not_stop_the_others():
     reads = _Reads()
     c = Coalescer(reads)
     first = asyncio.create_task(c.get([1]))
-    await asyncio.sleep(0)
+    await _turns()
     gone, stays = asyncio.create_task(c.get([2])), asyncio.create_task(c.get([3]))
-    await asyncio.sleep(0)
+    await _turns()
     gone.cancel()
     reads.gate.set()
     assert await first == {1: "v1"} and await stays == {3: "v3"}
