@@ -374,7 +374,7 @@ async def burst_run(args: argparse.Namespace, servers: S.Servers, daemon: Daemon
         hooks = light_orders(rng, shops, prices, n)
     else:
         n = args.orders or (max(200, int(45 * len(shops) * args.rate_limit / 11)) if limited else 2000)
-        hooks = S.order_events(rng, shops, prices, n, update_share=0.0)
+        hooks = S.order_events(rng, shops, prices, n, update_share=0.0, buyers=args.buyers)
     await asyncio.sleep(1.0)   # let the daemon's startup calls (catalogs) finish before the baseline
     req0 = await S.sandbox_requests(http, servers.sandbox.url)
     cpu0 = daemon.cpu()
@@ -624,6 +624,8 @@ def main() -> None:
     p.add_argument("--json-out", default=None, metavar="FILE",
                    help="also write the run's figures as JSON here (bench/cost.py reads them)")
     p.add_argument("--keep-log", default=None, help="copy the daemon log here when the run fails")
+    p.add_argument("--buyers", type=int, default=2000,
+                   help="buyers the orders come from (default 2000; e-mails shared by all shops)")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     args.timeout = args.timeout or (150.0 if args.rate_limit is not None else 300.0)
