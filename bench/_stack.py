@@ -310,7 +310,7 @@ def shop_of(account: str) -> str:
     return f"{account}-store.myshopify.com"
 
 
-def random_order(rng: random.Random, order_id: int, prices: dict[str, Decimal]) -> OrderSpec:
+def random_order(rng: random.Random, order_id: int, prices: dict[str, Decimal], buyers: int = 2000) -> OrderSpec:
     """1–4 lines (50/30/15/5 %), qty 1–3, a 10–20 % discount on a quarter of the lines, shipping on
     60 % of orders, customers from a pool of 2,000 e-mails (so repeat buyers are found, not created)."""
     skus = list(prices)
@@ -324,13 +324,13 @@ def random_order(rng: random.Random, order_id: int, prices: dict[str, Decimal]) 
         lines.append(LineSpec(sku, qty, price, discount))
     shipping = rng.choice((Decimal("5.99"), Decimal("7.50"), Decimal("12.00"))) if rng.random() < 0.6 \
         else Decimal("0.00")
-    buyer = rng.randrange(2000)
+    buyer = rng.randrange(buyers)
     return OrderSpec(order_id, 1000 + order_id, lines, shipping=shipping, email=f"buyer{buyer}@example.com",
                      first_name=f"Buyer{buyer}", last_name="Bench")
 
 
 def order_events(rng: random.Random, shops: Sequence[str], prices: dict[str, Decimal], n_events: int,
-                 *, first_id: int = 5_000_000, update_share: float = 0.3) -> list[Webhook]:
+                 *, first_id: int = 5_000_000, update_share: float = 0.3, buyers: int = 2000) -> list[Webhook]:
     """A realistic event stream: orders/create per order, and for `update_share` of them an
     orders/updated a little later (paid, tags). Orders are spread round-robin over the shops."""
     hooks: list[Webhook] = []
@@ -344,7 +344,7 @@ def order_events(rng: random.Random, shops: Sequence[str], prices: dict[str, Dec
             hooks.append(webhook("orders/updated", shop, payload))
             continue
         shop = shops[oid % len(shops)]
-        spec = random_order(rng, oid, prices)
+        spec = random_order(rng, oid, prices, buyers)
         hooks.append(webhook("orders/create", shop, order_payload(spec)))
         pending_updates.append((shop, spec))
         oid += 1

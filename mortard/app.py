@@ -27,6 +27,7 @@ from mortard.consume.security import describe as describe_kafka
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.ops.shutdown import STOP_GRACE_S, arm_exit_deadline
 from mortard.ops.startup import postgres_address, with_retries
+from mortard.store.customers import CustomerMemory
 from mortard.store.db import migrate, ping, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
@@ -142,7 +143,7 @@ class Daemon:
         self.machine = OrderMachine(store, runtimes, cfg.dialect, ledger=StockHolds(self.pool, self.owner),
                                     retry=RetryPolicy(in_process=cfg.daemon.max_attempts_in_process,
                                                       max_attempts=cfg.daemon.max_attempts),
-                                    metrics=self.metrics)
+                                    metrics=self.metrics, customers=CustomerMemory(self.pool))
         slots = FairSlots(cfg.daemon.max_orders_in_flight)
         self.scheduler = Scheduler(self.machine, store, lambda shop: cfg.shops[shop].heartland_account
                                    if shop in cfg.shops else "?", slots=slots,

@@ -8,49 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Container
-from dataclasses import dataclass
+from collections.abc import Callable, Container
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from mortard.config import KafkaConfig
+from mortard.consume.assignment import Assignment, ConsumerStats, RebalanceListener
+from mortard.consume.lag import LagGauges
 from mortard.consume.offsets import OffsetTracker
+from mortard.consume.stopping import STOP_STEP_S, bounded
 from mortard.consume.security import kafka_client_options
 from mortard.consume.topics import ensure_topics
-from mortard.consume.records import MalformedRecord, parse_record
+from mortard.consume.records import MalformedRecord, dead_letter_of, parse_record
 from mortard.store.events import InboxEvent
 from mortard.store.inbox import DeadLetter, write_batch
 
 log = structlog.get_logger(__name__)
 
+# Caught up: partitions rest this long between polls of IDLE_POLL_MS (bounds the fetches a broker
+# that ignores fetch.max.wait answers at once; a new record waits at most this long).
+IDLE_REST_S = 0.5
+IDLE_POLL_MS = 5
+
 OnDue = Callable[[str, int], None]
-
-
-@dataclass
-class ConsumerStats:
-    consumed: int = 0
-    new_events: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    batches: int = 0
-    last_commit_at: float | None = None
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, owner: InboxConsumer) -> None:
-        self._owner = owner
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self._owner._on_revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        self._owner._on_assigned(list(assigned))
-        log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
 
 class InboxConsumer:
@@ -76,16 +60,11 @@ class InboxConsumer:
         self.stats = ConsumerStats()
         self.failed = asyncio.Event()   # set if a consumer task died; the daemon stops on it
         self.started = False
-        # Since when this consumer holds no partition (None while it holds some): a group stuck in
-        # rebalance looks like this, and readiness must say so rather than report lag 0.
-        self._unassigned_since: float | None = time.monotonic()
         # Since when records have been fetched but not committed (None when all are committed), so
         # mortard_commit_age_seconds stays 0 on an idle daemon and grows only when commits lag.
         self._uncommitted_since: float | None = None
-        self._lag_series: set[int] = set()   # partitions with a mortard_consumer_lag series from us
-        # What the rebalance listener says we hold: aiokafka's assignment() keeps the old partitions
-        # while a rebalance is in progress, which would bring revoked lag series back.
-        self._held: set[TopicPartition] = set()
+        self._lag = LagGauges(metrics)   # the mortard_consumer_lag series of the partitions we hold
+        self._assignment = Assignment()   # what we hold, and since when nothing (consume/assignment.py)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -97,7 +76,7 @@ class InboxConsumer:
         except BaseException:
             for client in (self._consumer, self._producer):
                 if client is not None:
-                    await _bounded(client.stop(), _STOP_STEP_S, "cleanup_after_failed_start")
+                    await bounded(client.stop(), STOP_STEP_S, "cleanup_after_failed_start")
             self._consumer = self._producer = None
             raise
         self._tasks = [asyncio.create_task(self._poll_loop(), name="kafka-poll"),
@@ -122,7 +101,7 @@ class InboxConsumer:
             heartbeat_interval_ms=cfg.heartbeat_interval_ms, max_poll_interval_ms=cfg.max_poll_interval_ms,
             rebalance_timeout_ms=max(cfg.session_timeout_ms, 10_000),
         )
-        self._consumer.subscribe([cfg.topic], listener=_Rebalance(self))
+        self._consumer.subscribe([cfg.topic], listener=RebalanceListener(self._on_assigned, self._on_revoked))
         await self._consumer.start()
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
@@ -144,8 +123,7 @@ class InboxConsumer:
 
     def unassigned_for(self) -> float:
         """Seconds this consumer has held no partition (0 while it holds some)."""
-        since = self._unassigned_since
-        return 0.0 if since is None else time.monotonic() - since
+        return self._assignment.unassigned_for()
 
     def topic_partitions(self) -> int:
         """Partitions of the order topic in the client's metadata (0 if unknown)."""
@@ -154,15 +132,10 @@ class InboxConsumer:
         return len(self._consumer.partitions_for_topic(self._cfg.topic) or ())
 
     def assignment_problem(self, max_unassigned_s: float) -> str | None:
-        """Why this consumer is not doing its share, or None: no partition for longer than
-        `max_unassigned_s` while the topic has partitions (a group stuck in rebalance, or more
-        daemons than partitions; either way this one consumes nothing)."""
+        """Why this consumer is not doing its share, or None (see `Assignment.problem`)."""
         if not self.started or self.failed.is_set():
             return "consumer not running"
-        idle = self.unassigned_for()
-        if idle > max_unassigned_s and self.topic_partitions() > 0:
-            return f"no partition of {self._cfg.topic} assigned for {idle:.0f}s"
-        return None
+        return self._assignment.problem(self._cfg.topic, self.topic_partitions(), max_unassigned_s)
 
     async def stop(self) -> None:
         """Stop polling, write what is buffered (within the drain budget), commit, leave the group."""
@@ -185,29 +158,35 @@ class InboxConsumer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # Each step below talks to the broker; a group stuck in rebalance can make any of them wait
         # for ever, so each gets a bound (what is not committed is replayed; the inbox dedupes).
-        await _bounded(self._commit(), _STOP_STEP_S, "final_commit")
+        await bounded(self._commit(), STOP_STEP_S, "final_commit")
         if self._consumer is not None:
-            await _bounded(self._consumer.stop(), _STOP_STEP_S, "consumer_leave_group")
+            await bounded(self._consumer.stop(), STOP_STEP_S, "consumer_leave_group")
         if self._producer is not None:
-            await _bounded(self._producer.stop(), _STOP_STEP_S, "dlq_producer_stop")
+            await bounded(self._producer.stop(), STOP_STEP_S, "dlq_producer_stop")
         log.info("consumer_stopped", consumed=self.stats.consumed, dead_lettered=self.stats.dead_lettered)
 
     # -- tasks -------------------------------------------------------------------------------
 
     async def _poll_loop(self) -> None:
         assert self._consumer is not None
+        empty = 0   # polls in a row that found nothing
         while not self._stopping.is_set():
             try:
-                batches = await self._consumer.getmany(timeout_ms=200, max_records=1000)
+                batches = await self._consumer.getmany(timeout_ms=IDLE_POLL_MS if empty > 1 else 200,
+                                                       max_records=1000)
             except KafkaError as exc:
                 log.warning("kafka_poll_failed", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
             records = [r for recs in batches.values() for r in recs]
             if not records:
-                # Some brokers (noida-db) answer an empty fetch at once, ignoring fetch.max.wait.
-                await asyncio.sleep(0.02)
+                # Some brokers (noida-db) answer an empty fetch at once, ignoring fetch.max.wait, and
+                # aiokafka's fetcher then asks again at once: caught up, it spun a core. Once idle,
+                # the partitions rest between short polls, so an idle daemon fetches ~2 times a second.
+                empty += 1
+                await self._rest(IDLE_REST_S if empty > 1 else 0.02)
                 continue
+            empty = 0
             for r in records:
                 self._tracker.track(TopicPartition(r.topic, r.partition), r.offset)
             if self._uncommitted_since is None:
@@ -219,6 +198,17 @@ class InboxConsumer:
                 self._consumer.pause(*self._consumer.assignment())
                 self._paused = True
                 log.info("consumer_paused", buffered=self._buffered)
+
+    async def _rest(self, seconds: float) -> None:
+        assert self._consumer is not None
+        resting = () if self._paused or seconds < IDLE_REST_S else self._consumer.assignment()
+        if resting:
+            self._consumer.pause(*resting)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            if resting and not self._paused:
+                self._consumer.resume(*(tp for tp in resting if tp in self._consumer.assignment()))
 
     async def _write_loop(self) -> None:
         while True:
@@ -274,7 +264,7 @@ class InboxConsumer:
                 events.append(parse_record(kafka_topic=r.topic, partition=r.partition, offset=r.offset,
                                            value=r.value, headers=r.headers, known_shops=self._known_shops))
             except MalformedRecord as exc:
-                dead.append(_dead_letter(r, exc.reason, exc.detail))
+                dead.append(dead_letter_of(r, exc.reason, exc.detail))
         try:
             new = await self._store(events, dead)
         except (asyncpg.DataError, asyncpg.UntranslatableCharacterError, ValueError, RecursionError):
@@ -321,7 +311,7 @@ class InboxConsumer:
             try:
                 new += await self._store([e], [])
             except (asyncpg.DataError, asyncpg.UntranslatableCharacterError, ValueError, RecursionError) as exc:
-                dead.append(_dead_letter(by_coord[(e.kafka_partition, e.kafka_offset)], "unstorable",
+                dead.append(dead_letter_of(by_coord[(e.kafka_partition, e.kafka_offset)], "unstorable",
                                          f"Postgres refused the event: {str(exc)[:300]}"))
         await self._store([], dead)
         return new, dead
@@ -383,20 +373,13 @@ class InboxConsumer:
         self._uncommitted_since = time.time() if left else None
 
     def _on_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._held = set(assigned)
-        if assigned:
-            self._unassigned_since = None
-        elif self._unassigned_since is None:
-            self._unassigned_since = time.monotonic()
+        self._assignment.assigned(assigned)
 
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
-        if self._unassigned_since is None:
-            self._unassigned_since = time.monotonic()   # a rebalance began: nothing held until assigned
-        self._held -= set(revoked)
+        self._assignment.revoked(revoked)
         if self._metrics is not None:
             for tp in revoked:
-                self._metrics.forget_partition(tp.partition)   # no stale lag for partitions gone elsewhere
-                self._lag_series.discard(tp.partition)
+                self._lag.forget(tp.partition)   # no stale lag for partitions gone elsewhere
         # Let the writer finish what it holds for these partitions, then commit them once.
         deadline = time.monotonic() + min(self._drain_timeout, 10.0)
         while any(self._tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:
@@ -407,46 +390,10 @@ class InboxConsumer:
         log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def _observe_lag(self) -> None:
-        m = self._metrics
-        if m is None or self._consumer is None:
+        if self._metrics is None or self._consumer is None:
             return
         since = self._uncommitted_since
         if since is not None and not (self._tracker.pending() or self._tracker.committable()):
             self._uncommitted_since = since = None      # everything was committed meanwhile
-        m.commit_age_seconds.set(0 if since is None else time.time() - since)
-        lags: dict[int, int] = {}
-        for tp in list(self._held):
-            high = self._consumer.highwater(tp)
-            done = self._tracker.durable_point(tp)
-            if high is not None and done is None:
-                # Nothing read here since it was assigned: the fetch position is where we stand.
-                try:
-                    done = await asyncio.wait_for(self._consumer.position(tp), 0.5)
-                except (asyncio.TimeoutError, KafkaError, IllegalStateError):
-                    continue
-            if high is not None and done is not None:
-                lags[tp.partition] = max(0, high - done)
-        # A rebalance may have run while we awaited: publish only what is still ours, drop the rest.
-        owned = {tp.partition for tp in self._held}
-        for partition in self._lag_series - owned:
-            m.forget_partition(partition)
-        self._lag_series = {p for p in lags if p in owned}
-        for partition in self._lag_series:
-            m.consumer_lag.labels(partition=str(partition)).set(lags[partition])
-
-
-_STOP_STEP_S = 5.0
-
-
-async def _bounded(step: Awaitable[None], seconds: float, what: str) -> None:
-    try:
-        await asyncio.wait_for(step, seconds)
-    except asyncio.TimeoutError:
-        log.warning("stop_step_timed_out", step=what, seconds=seconds)
-    except KafkaError as exc:
-        log.warning("stop_step_failed", step=what, error=repr(exc))
-
-
-def _dead_letter(r: ConsumerRecord, reason: str, detail: str) -> DeadLetter:
-    return DeadLetter(kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset, key=r.key,
-                      value=r.value, headers=list(r.headers or ()), reason=reason, detail=detail)
+        self._metrics.commit_age_seconds.set(0 if since is None else time.time() - since)
+        await self._lag.observe(self._consumer, self._tracker, lambda: self._assignment.held)

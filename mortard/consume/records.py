@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from mortard.store.events import InboxEvent
+from mortard.store.inbox import DeadLetter
 from mortard.ingest.contract import (
     CONSUMED_TOPICS,
     MAX_ORDER_ID,
@@ -17,6 +18,9 @@ from mortard.ingest.contract import (
     HEADER_WEBHOOK_ID,
     order_id_of,
 )
+
+if TYPE_CHECKING:
+    from aiokafka import ConsumerRecord
 
 # Snapshots carry the whole order; the other topics patch parts of it.
 SNAPSHOT_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
@@ -133,3 +137,9 @@ def _timestamp_or_none(value: Any) -> datetime | None:
         return parsed.astimezone(timezone.utc)
     except OverflowError:  # year 1 or 9999 with an offset
         return None
+
+
+def dead_letter_of(r: ConsumerRecord, reason: str, detail: str) -> DeadLetter:
+    """The dead letter of a record the consumer cannot take in, with its coordinates and why."""
+    return DeadLetter(kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset, key=r.key,
+                      value=r.value, headers=list(r.headers or ()), reason=reason, detail=detail)

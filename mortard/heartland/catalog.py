@@ -6,9 +6,11 @@ import asyncio
 import time
 from collections.abc import Iterable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from mortard.heartland.client import HeartlandClient
+from mortard.heartland.coalesce import Coalescer
 from mortard.sync.model import Catalog, Item, Location
 
 
@@ -25,6 +27,7 @@ class AccountCatalog:
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
         self._items: dict[tuple[str, str], tuple[float, Item | None]] = {}
+        self._item_reads: dict[str, Coalescer[str, Item]] = {}
 
     async def catalog(self, extra_payment_types: Iterable[str] = ()) -> Catalog:
         wanted = set(extra_payment_types) - self._names
@@ -62,22 +65,28 @@ class AccountCatalog:
             else:
                 missing.append(sku)
         if missing:
-            if match == "public_id":
-                rows = await self._client.find_items(missing)
-                key = "public_id"
-            else:
-                field = match.split("@", 1)[1]
-                rows = await self._client.find_items_by_custom(field, missing)
-                key = None
-            found: dict[str, Item] = {}
-            for r in rows:
-                sku = str(r["public_id"]) if key else str((r.get("custom") or {}).get(match.split("@", 1)[1], ""))
-                found[sku] = _item(r, sku)
+            reads = self._item_reads.get(match)
+            if reads is None:   # orders in flight that miss the same SKUs share one read (coalesce.py)
+                reads = self._item_reads[match] = Coalescer(partial(self._read_items, match))
+            found = await reads.get(missing)
+            now = time.monotonic()
             for sku in missing:
                 item = found.get(sku)
                 self._items[(match, sku)] = (now + (self._item_ttl if item else self._missing_ttl), item)
                 out[sku] = item
         return out
+
+    async def _read_items(self, match: str, skus: list[str]) -> dict[str, Item]:
+        if match == "public_id":
+            rows = await self._client.find_items(skus)
+        else:
+            rows = await self._client.find_items_by_custom(match.split("@", 1)[1], skus)
+        found: dict[str, Item] = {}
+        for r in rows:
+            sku = str(r["public_id"]) if match == "public_id" else \
+                str((r.get("custom") or {}).get(match.split("@", 1)[1], ""))
+            found[sku] = _item(r, sku)
+        return found
 
 
 def _item(r: dict[str, Any], sku: str) -> Item:

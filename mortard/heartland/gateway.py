@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland._filter import F, encode_filter
+from mortard.heartland.coalesce import Coalescer
 from mortard.heartland.client import HeartlandClient
 from mortard.heartland_contract.dialect import Dialect
 from mortard.sync.actions import (
@@ -34,6 +36,10 @@ class HeartlandGateway:
         self.client = client
         self.dialect: Dialect = client.dialect
         self._catalog = catalog or AccountCatalog(client)
+        # Orders in flight on the account share their reads of stock and of buyers (coalesce.py).
+        self._stock: Coalescer[int, list[tuple[int, int]]] = Coalescer(self._read_stock)
+        self._buyers: dict[str, Coalescer[str, list[Json]]] = {
+            rule: Coalescer(partial(self._read_buyers, rule)) for rule in ("email", "phone")}
 
     # -- reads --------------------------------------------------------------------------------
     async def catalog(self, payment_types: Iterable[str]) -> Catalog:
@@ -43,8 +49,28 @@ class HeartlandGateway:
         return await self._catalog.items(skus, match)
 
     async def stock(self, item_ids: Sequence[int]) -> dict[tuple[int, int], int]:
-        rows = await self.client.inventory_values(item_ids) if item_ids else []
-        return {(int(r["item_id"]), int(r["location_id"])): int(r.get("qty_available") or 0) for r in rows}
+        if not item_ids:
+            return {}
+        per_item = await self._stock.get(int(i) for i in item_ids)
+        return {(item, loc): qty for item, rows in per_item.items() for loc, qty in rows}
+
+    async def _read_stock(self, item_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
+        out: dict[int, list[tuple[int, int]]] = {}
+        for r in await self.client.inventory_values(item_ids):
+            out.setdefault(int(r["item_id"]), []).append((int(r["location_id"]), int(r.get("qty_available") or 0)))
+        return out
+
+    async def _read_buyers(self, rule: str, values: list[str]) -> dict[str, list[Json]]:
+        """Customers by e-mail or phone, for each value asked (e-mail compared without case, as a
+        search by one e-mail would match it)."""
+        wanted: dict[str, list[str]] = {}
+        for v in values:
+            wanted.setdefault(v.casefold(), []).append(v)
+        out: dict[str, list[Json]] = {}
+        for c in await self.client.find_customers_in(rule, values):
+            for v in wanted.get(str(c.get(rule) or "").casefold(), ()):
+                out.setdefault(v, []).append(c)
+        return out
 
     async def find_customer(self, rules: Sequence[str], email: str, phone: str) -> FoundCustomer:
         """The oldest customer matching the first rule that finds one, with their addresses."""
@@ -52,7 +78,7 @@ class HeartlandGateway:
         for rule in rules:
             value = email if rule == "email" else phone
             if value:
-                found = await self.client.find_customers(**{rule: value})
+                found = (await self._buyers[rule].get((value,))).get(value, [])
                 if found:
                     break
         if not found:

@@ -3,22 +3,19 @@
 Layering per account (shared/docs/engineering-notes.md §4):
     429 pause  ->  RateGate (GCRA)  ->  AimdLimit (adaptive concurrency)  ->  CircuitBreaker  ->  request
 
-Everything takes a `Clock`, so tests drive time with `FakeClock` and never really sleep.
+Everything takes a `Clock` (clock.py), so tests drive time with `FakeClock` and never really sleep.
+The breaker is breaker.py's, `Outcome` outcome.py's; all stay importable from here.
 """
 from __future__ import annotations
 
 import asyncio
-import enum
-import heapq
 import math
-import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from mortard.heartland_contract.errors import HeartlandUnavailable
 
 __all__ = [
     "AccountLimits",
@@ -34,95 +31,9 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------- clock
-class Clock(Protocol):
-    def now(self) -> float:
-        """Monotonic seconds."""
-        ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class MonotonicClock:
-    """The real clock."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
-
-class FakeClock:
-    """Virtual time for tests: `sleep` never really waits.
-
-    Sleepers wake in order of their wake-up time. Once a few event-loop turns pass with sleepers
-    pending (i.e. the other tasks are blocked), time jumps to the earliest wake-up. `advance()` moves
-    time by hand. `slept` records every requested sleep.
-    """
-
-    _SETTLE_TURNS = 20  # loop turns given to runnable tasks before virtual time jumps
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = 0
-        self._ticking = False
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        seconds = max(0.0, seconds)
-        self.slept.append(seconds)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, self._seq, fut))
-        self._seq += 1
-        if not self._ticking:
-            self._ticking = True
-            loop.call_soon(self._tick, self._SETTLE_TURNS)
-        await fut
-
-    def advance(self, seconds: float) -> None:
-        self._now += seconds
-        self._wake_due()
-
-    def _tick(self, turns: int) -> None:
-        loop = asyncio.get_running_loop()
-        if turns > 0:
-            loop.call_soon(self._tick, turns - 1)
-            return
-        self._drop_cancelled()
-        if self._sleepers:
-            self._now = max(self._now, self._sleepers[0][0])
-            self._wake_due()
-        self._drop_cancelled()
-        if self._sleepers:
-            loop.call_soon(self._tick, self._SETTLE_TURNS)
-        else:
-            self._ticking = False
-
-    def _wake_due(self) -> None:
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            _, _, fut = heapq.heappop(self._sleepers)
-            if not fut.done():
-                fut.set_result(None)
-
-    def _drop_cancelled(self) -> None:
-        while self._sleepers and self._sleepers[0][2].done():
-            heapq.heappop(self._sleepers)
-
-
-# ------------------------------------------------------------------------------------------ outcome
-class Outcome(enum.Enum):
-    """How a request ended, as the limiters see it."""
-
-    SUCCESS = "success"  # any HTTP answer that is not overload/failure (4xx included)
-    OVERLOAD = "overload"  # 429: cut concurrency, the server is alive
-    FAILURE = "failure"  # 5xx, timeout, connection error: cut concurrency, count for the breaker
-    IGNORE = "ignore"  # cancelled / never classified: just release
+from .breaker import CircuitBreaker
+from .clock import Clock, FakeClock, MonotonicClock
+from .outcome import Outcome
 
 
 # ------------------------------------------------------------------------------------------ rate gate
@@ -246,85 +157,6 @@ class Permit:
 
 
 # ------------------------------------------------------------------------------------------ breaker
-class CircuitBreaker:
-    """closed -> open after `threshold` consecutive failures -> half_open after `cooldown` (one probe)
-    -> closed on the probe's success, open again on its failure."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-    def __init__(
-        self, clock: Clock, *, threshold: int = 5, cooldown: float = 30.0, account: str | None = None
-    ) -> None:
-        self.threshold = threshold
-        self.cooldown = cooldown
-        self.account = account
-        self._clock = clock
-        self.state = self.CLOSED
-        self.failures = 0
-        self._opened_at = 0.0
-        self._probing = False
-
-    def check(self) -> None:
-        """Raise `HeartlandUnavailable` if a request would be refused now (claims nothing)."""
-        if self.state == self.OPEN and self._remaining() > 0:
-            self._refuse()
-        if self.state == self.HALF_OPEN and self._probing:
-            self._refuse()
-
-    def enter(self) -> bool:
-        """Admit one request or raise `HeartlandUnavailable`; in half-open, admit only the probe.
-
-        Returns True when the admitted request is the half-open probe; pass it back to `record`.
-        """
-        if self.state == self.OPEN:
-            if self._remaining() > 0:
-                self._refuse()
-            self.state = self.HALF_OPEN
-        if self.state == self.HALF_OPEN:
-            if self._probing:
-                self._refuse()
-            self._probing = True
-            return True
-        return False
-
-    def record(self, outcome: Outcome, probe: bool = False) -> None:
-        """Report how an admitted request ended (`probe` as returned by `enter`)."""
-        if probe:
-            self._probing = False
-        if outcome is Outcome.IGNORE:
-            return  # cancelled: a probe slot is freed, nothing learned
-        if self.state == self.HALF_OPEN:
-            if probe and outcome is Outcome.FAILURE:
-                self._open()
-            elif probe:
-                self._close()
-            return
-        if self.state == self.OPEN:
-            return  # a late answer to a request admitted before the breaker opened
-        if outcome is Outcome.FAILURE:
-            self.failures += 1
-            if self.failures >= self.threshold:
-                self._open()
-        else:
-            self.failures = 0
-
-    def _close(self) -> None:
-        self.state = self.CLOSED
-        self.failures = 0
-
-    def _open(self) -> None:
-        self.state = self.OPEN
-        self._opened_at = self._clock.now()
-
-    def _remaining(self) -> float:
-        return self._opened_at + self.cooldown - self._clock.now()
-
-    def _refuse(self) -> None:
-        raise HeartlandUnavailable(
-            "circuit breaker open", account=self.account, retry_after=max(0.0, self._remaining())
-        )
 
 
 # ------------------------------------------------------------------------------------------ account

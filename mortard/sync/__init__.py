@@ -3,7 +3,8 @@ and the driver that carries them out through the Heartland port. What other pack
 named here."""
 from mortard.sync.actions import MUTATIONS, Action, Plan, Reason
 from mortard.sync.failures import RetryPolicy
-from mortard.sync.machine import OrderMachine, OrderStore, ShopRuntime
+from mortard.sync.machine import OrderMachine, ShopRuntime
+from mortard.sync.ports import OrderStore
 from mortard.sync.model import InvalidOrder, Mirror, ShopifyOrder
 from mortard.sync.plan import PlanInput
 from mortard.sync.ports import HeartlandPort, JournalEntry, OrderReading

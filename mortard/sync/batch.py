@@ -19,7 +19,7 @@ exactly once the batch's real answers are in (nothing in it depends on an id it 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from itertools import count
 
@@ -38,8 +38,9 @@ class Batch:
     ahead: tuple[Action, ...] = ()     # journal now; planned with stand-in ids, sent once re-planned
 
 
-def batch(inp: PlanInput, first: Plan) -> Batch:
-    """`first.actions` (all mutations), extended by the steps that can be sent or journaled with them."""
+def batch(inp: PlanInput, first: Plan, *, only: Collection[str] | None = None) -> Batch:
+    """`first.actions` (all mutations), extended by the steps that can be sent or journaled with them;
+    with `only`, just by the next steps of those kinds that can be sent now (nothing ahead)."""
     actions = list(first.actions)
     ahead: list[Action] = []
     stand_ins: set[int] = set()
@@ -50,6 +51,8 @@ def batch(inp: PlanInput, first: Plan) -> Batch:
         following = plan(evolve(inp, mirror=mirror, stock=stock))
         step = following.actions
         if not step or not all(a.mutation for a in step) or len(actions) + len(ahead) + len(step) > MAX_ACTIONS:
+            break
+        if only is not None and (any(a.kind not in only for a in step) or any(_mentions(a, stand_ins) for a in step)):
             break
         if ahead or any(_mentions(a, stand_ins) for a in step):
             ahead += step     # from the first step that needs a stand-in on, everything waits

@@ -12,23 +12,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from mortard.heartland_contract.dialect import Dialect
-from mortard.heartland_contract.errors import HeartlandError
+from mortard.heartland_contract.errors import HeartlandError, HeartlandNotFound, HeartlandValidationError
 from mortard.sync.actions import (
-    CreateTicket, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
+    AddAddress, CreateOrder, CreateTicket, FindCustomer, LoadItems, LoadStock, Reason, SetStatus,
 )
 from mortard.sync.batch import Batch, batch, routed_units
 from mortard.sync.errors import LeaseLost
-from mortard.sync.execute import execute
+from mortard.sync.execute import CONCURRENT_KINDS, concurrent_groups, execute_together
 from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decide, failure_of
-from mortard.sync.journal import Outcome, Planned, RunJournal
-from mortard.sync.model import Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
+from mortard.sync.journal import RunJournal
+from mortard.sync.model import Address, Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
-from mortard.sync.ports import FoundCustomer, HeartlandPort, JournalEntry
+from mortard.sync.ports import CustomerMemoryPort, FoundCustomer, HeartlandPort, OrderStore
 from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
 from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, held_by_lines
 from mortard.sync.settings import ShopSettings
@@ -36,26 +36,6 @@ from mortard.sync.settings import ShopSettings
 log = structlog.get_logger(__name__)
 
 MAX_STEPS = 500  # a plan that never converges is a bug; stop and record it rather than spin
-
-
-class OrderStore(Protocol):
-    owner: str
-    lease_s: float
-
-    async def claim_one(self, shop: str, order_id: int) -> Any: ...   # the loaded row, or None
-    async def claim_due(self, limit: int) -> list[tuple[str, int]]: ...
-    async def load(self, shop: str, order_id: int) -> Any: ...
-    async def record(self, shop: str, order_id: int, *, outcomes: list[Outcome], planned: list[Planned],
-                     mirror: dict[str, Any] | None, heartland_order_id: int | None,
-                     mirror_dirty: bool | None, resolve: bool) -> list[int]: ...
-    async def finish(self, shop: str, order_id: int, *, state: str, reasons: tuple[Reason, ...] = (),
-                     error: str | None = None, seen_seq: int, success: bool,
-                     next_attempt_at: datetime | None = None, account: str | None = None,
-                     outcomes: Sequence[Outcome] = (), mirror: dict[str, Any] | None = None,
-                     heartland_order_id: int | None = None) -> bool: ...
-    async def note(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> None: ...
-    async def release(self, shop: str, order_id: int) -> None: ...
-    async def journal_entries(self, shop: str, order_id: int) -> list[JournalEntry]: ...
 
 
 @dataclass
@@ -84,18 +64,28 @@ class _Run:
     # Stock as read from Heartland, and the ledger's mark of when: the view stays exact when lines
     # are routed steps after the read (ReservationLedger.view).
     stock_read: tuple[dict[tuple[int, int], int], StockRead] | None = None
+    # The buyer as searched (memory key), the customer found or recalled, their known addresses, and
+    # whether they came from the customer memory rather than Heartland.
+    buyer_key: str | None = None
+    buyer: tuple[int, tuple[tuple[int, dict[str, Any]], ...]] | None = None
+    recalled: bool = False
+    forgot: bool = False    # the memory was wrong once this run: search Heartland from now on
+    # A new order's buyer search, started with its first read (items, stock) instead of after them.
+    search: tuple[tuple[str, str], asyncio.Task[FoundCustomer]] | None = None
 
 
 class OrderMachine:
     def __init__(self, store: OrderStore, shops: Mapping[str, ShopRuntime], dialect: Dialect, *,
                  ledger: Ledger | None = None, retry: RetryPolicy | None = None,
-                 metrics: Any = None, now: Callable[[], datetime] | None = None) -> None:
+                 metrics: Any = None, now: Callable[[], datetime] | None = None,
+                 customers: CustomerMemoryPort | None = None) -> None:
         self._store = store
         self._shops = shops
         self._dialect = dialect
         self._ledger: Ledger = ledger or ReservationLedger()
         self._retry = retry or RetryPolicy()
         self._metrics = metrics
+        self._customers = customers
         self._now = now or (lambda: datetime.now(timezone.utc))
         self.stats = MachineStats()
 
@@ -167,10 +157,16 @@ class OrderMachine:
                 inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock)
                 p = plan(inp)
                 if p.converged:
+                    await self._remember_customer(rt, run, order, mirror)
                     return await self._finish(run, p.state, p.reasons, success=True, mirror=mirror,
                                               account=rt.account, next_attempt_at=self._recheck(run, p.state, mirror))
                 action = p.actions[0]
                 self._count(action.kind)
+                if run.search is None and not mirror.customer_searched and mirror.order_id is None \
+                        and isinstance(action, (LoadItems, LoadStock)):
+                    wanted = (order.customer.email if "email" in rt.settings.customer_match else "",
+                              order.customer.phone if "phone" in rt.settings.customer_match else "")
+                    run.search = (wanted, asyncio.create_task(self._search_buyer(rt, run, *wanted)))
                 if isinstance(action, LoadItems):
                     items = {**(items or {}), **await rt.heartland.items(action.skus, rt.settings.item_match)}
                     continue
@@ -178,11 +174,13 @@ class OrderMachine:
                     await self._load_stock(rt, run, action.item_ids, mirror)
                     continue
                 if isinstance(action, FindCustomer):
-                    mirror = await self._find_customer(rt, order, mirror, action)
+                    mirror = await self._find_customer(rt, run, order, mirror, action)
                     continue
                 # With rows journaled ahead, each step goes out as planned: grouping steps would
                 # only cost planning, the journal write is done. Otherwise plan as far as possible.
-                planned = Batch(p.actions) if run.journal.ahead else batch(inp, p)
+                # A new order's lines are the exception: its taxes and payments go with them, at once.
+                planned = batch(inp, p) if not run.journal.ahead else \
+                    batch(inp, p, only=CONCURRENT_KINDS) if p.actions[0].kind == "add_line" else Batch(p.actions)
                 actions = planned.actions
                 replanned = _replanned_return(actions, pinned)
                 if replanned is not None:
@@ -194,21 +192,31 @@ class OrderMachine:
                     continue
                 # A batch is journaled (perhaps ahead, with an earlier batch) before its first
                 # request; its mutations then run in order, their answers recorded later (sync/journal.py).
+                # Independent mutations of one step (lines, taxes, payments; an invoice's lines) go
+                # out together, each under its own row (sync/execute.py).
                 ids = await run.journal.begin(actions, mirror, planned.ahead)
-                for n, act in enumerate(actions):
+                for start, end in concurrent_groups(actions):
+                    group = actions[start:end]
                     started = time.perf_counter()
-                    sending = act
+                    sending = group[0]
                     try:
-                        mirror = await execute(rt.heartland, run.journal, self._dialect, mirror, act, ids[n])
-                    except HeartlandError:
-                        run.journal.unsent(ids[n + 1:])
-                        raise
+                        mirror, failure, failed = await execute_together(
+                            rt.heartland, run.journal, self._dialect, mirror, group, ids[start:end])
                     finally:
-                        self._observe_step(act.kind, time.perf_counter() - started)
+                        for act in group:
+                            self._observe_step(act.kind, time.perf_counter() - started)
+                    if failure is not None:
+                        sending = failed
+                        run.journal.unsent(ids[end:])
+                        raise failure
                     sending = None
-                    if isinstance(act, SetStatus):
+                    if isinstance(group[-1], SetStatus):
                         await self._ledger.release(key)   # Heartland commits (or frees) the stock itself now
             except HeartlandError as exc:
+                if run.recalled and isinstance(sending, (CreateOrder, AddAddress)) and \
+                        isinstance(exc, (HeartlandValidationError, HeartlandNotFound)):
+                    mirror = await self._forget_customer(rt, run, mirror, exc)
+                    continue
                 quick_failures += 1
                 failure = failure_of(exc, sending, self._dialect.status_open)
                 log.warning("heartland_" + failure.kind, error=failure.error, step=failure.action)
@@ -260,10 +268,17 @@ class OrderMachine:
         raw = await rt.heartland.stock(item_ids)
         run.stock_read = (raw, read)   # a newer read replaces an older one
 
-    async def _find_customer(self, rt: ShopRuntime, order: ShopifyOrder, mirror: Mirror,
+    async def _find_customer(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder, mirror: Mirror,
                              action: FindCustomer) -> Mirror:
-        """Only reads: what it finds is stored with the run's next write (a crash just searches again)."""
-        found = await rt.heartland.find_customer(rt.settings.customer_match, action.email, action.phone)
+        """Only reads: what it finds is stored with the run's next write (a crash just searches again).
+        A buyer mortard has met on this account before is recalled from the customer memory instead."""
+        search, run.search = run.search, None
+        if search is not None and search[0] == (action.email, action.phone) and not run.forgot:
+            found = await search[1]
+        else:
+            if search is not None:
+                search[1].cancel()
+            found = await self._search_buyer(rt, run, action.email, action.phone)
         mirror = replace(mirror, customer_searched=True, customer_id=found.customer_id)
         if found.customer_id is not None:
             listed = [{"id": ident, **a.as_heartland()} for ident, a in found.addresses]
@@ -271,6 +286,42 @@ class OrderMachine:
             mirror = replace(mirror, billing_address_id=matching_address(order.billing_address, listed),
                              shipping_address_id=matching_address(order.shipping_address, listed))
         return mirror
+
+    async def _search_buyer(self, rt: ShopRuntime, run: _Run, email: str, phone: str) -> FoundCustomer:
+        """The buyer from the customer memory, else from Heartland's customer search."""
+        run.buyer_key = buyer_key(rt.settings.customer_match, email, phone)
+        known = None
+        if self._customers is not None and run.buyer_key is not None and not run.forgot:
+            known = await self._customers.recall(rt.account, run.buyer_key)
+        if known is not None:
+            run.buyer, run.recalled = known, True
+            return FoundCustomer(known[0], tuple((i, _as_address(a)) for i, a in known[1]))
+        found = await rt.heartland.find_customer(rt.settings.customer_match, email, phone)
+        if found.customer_id is not None:
+            run.buyer = (found.customer_id, tuple((i, a.as_heartland()) for i, a in found.addresses))
+        return found
+
+    async def _remember_customer(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder, mirror: Mirror) -> None:
+        """After a run that searched for the buyer: remember who they are in Heartland, with the
+        addresses this order used (written only when that changed)."""
+        if self._customers is None or run.buyer_key is None or mirror.customer_id is None:
+            return
+        addresses = dict(run.buyer[1]) if run.buyer is not None and run.buyer[0] == mirror.customer_id else {}
+        for ident, addr in ((mirror.billing_address_id, order.billing_address),
+                            (mirror.shipping_address_id, order.shipping_address)):
+            if ident is not None and addr is not None and ident > 0:
+                addresses[ident] = addr.as_heartland()
+        await self._customers.remember(rt.account, run.buyer_key, mirror.customer_id, sorted(addresses.items()))
+
+    async def _forget_customer(self, rt: ShopRuntime, run: _Run, mirror: Mirror, exc: HeartlandError) -> Mirror:
+        """Heartland refused a request naming a recalled customer or address: it no longer has them
+        (merged, deleted). Forget the buyer and search Heartland as for a new one."""
+        assert self._customers is not None and run.buyer_key is not None and run.buyer is not None
+        log.info("remembered_customer_refused", customer_id=run.buyer[0], error=str(exc))
+        await self._customers.forget(rt.account, run.buyer_key, run.buyer[0])
+        run.buyer, run.recalled, run.forgot = None, False, True
+        return replace(mirror, customer_searched=False, customer_id=None, billing_address_id=None,
+                       shipping_address_id=None)
 
     async def _settle(self, run: _Run, decision: Settle, mirror: Mirror, account: str) -> bool:
         """End the run as the failure policy decided."""
@@ -283,6 +334,11 @@ class OrderMachine:
     async def _finish(self, run: _Run, state: str, reasons: tuple[Reason, ...], *, success: bool,
                       error: str | None = None, mirror: Mirror | None = None, account: str | None = None,
                       next_attempt_at: datetime | None = None) -> bool:
+        if run.search is not None:   # the run ended before it needed the buyer (pending, dead, ...)
+            task = run.search[1]
+            run.search = None
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         row = run.row
         # Answers are recorded only with the mirror they produced; without it (a crash in the run)
         # their rows stay `sent`, and the next run re-reads Heartland.
@@ -319,3 +375,16 @@ def _replanned_return(actions: Sequence[Any], pinned: Mapping[int, str]) -> Reas
             return Reason("return_replanned", f"the return ticket {a.public_id} for refund {a.refund_id} "
                                               f"would differ from the one sent before a failure")
     return None
+
+
+def buyer_key(rules: Sequence[str], email: str, phone: str) -> str | None:
+    """What the customer search looks for first ("email:…" or "phone:…"): the customer memory's key."""
+    for rule in rules:
+        value = email if rule == "email" else phone
+        if value:
+            return f"{rule}:{value.strip().lower()}"
+    return None
+
+
+def _as_address(fields: Mapping[str, Any]) -> Address:
+    return Address(**{k: str(fields.get(k) or "") for k in Address.__dataclass_fields__})

@@ -12,11 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mortard.heartland_contract.dialect import Dialect
-from mortard.sync.actions import Action
+from mortard.sync.actions import Action, Reason
 from mortard.sync.model import Address, Catalog, HPayment, Item, Mirror
+
+if TYPE_CHECKING:
+    from mortard.sync.journal import Outcome, Planned
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +166,32 @@ class WatchPort(HeartlandPort, Protocol):
 
     async def set_status(self, order_id: int, status: str) -> None: ...
 
+class CustomerMemoryPort(Protocol):
+    """Shopify buyer → Heartland customer and addresses, per account (mortard/store/customers.py)."""
+
+    async def recall(self, account: str, key: str) -> tuple[int, tuple[tuple[int, dict[str, Any]], ...]] | None: ...
+    async def remember(self, account: str, key: str, customer_id: int,
+                       addresses: Sequence[tuple[int, dict[str, Any]]]) -> None: ...
+    async def forget(self, account: str, key: str, customer_id: int) -> None: ...
+
+
+class OrderStore(Protocol):
+    """Where the machine keeps an order's lease, journal and outcome (`store/orders.py` implements it)."""
+
+    owner: str
+    lease_s: float
+
+    async def claim_one(self, shop: str, order_id: int) -> Any: ...   # the loaded row, or None
+    async def claim_due(self, limit: int) -> list[tuple[str, int]]: ...
+    async def load(self, shop: str, order_id: int) -> Any: ...
+    async def record(self, shop: str, order_id: int, *, outcomes: list[Outcome], planned: list[Planned],
+                     mirror: dict[str, Any] | None, heartland_order_id: int | None,
+                     mirror_dirty: bool | None, resolve: bool) -> list[int]: ...
+    async def finish(self, shop: str, order_id: int, *, state: str, reasons: tuple[Reason, ...] = (),
+                     error: str | None = None, seen_seq: int, success: bool,
+                     next_attempt_at: datetime | None = None, account: str | None = None,
+                     outcomes: Sequence[Outcome] = (), mirror: dict[str, Any] | None = None,
+                     heartland_order_id: int | None = None) -> bool: ...
+    async def note(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> None: ...
+    async def release(self, shop: str, order_id: int) -> None: ...
+    async def journal_entries(self, shop: str, order_id: int) -> list[JournalEntry]: ...

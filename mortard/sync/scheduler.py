@@ -14,7 +14,8 @@ from typing import Any
 
 import structlog
 
-from mortard.sync.machine import OrderMachine, OrderStore
+from mortard.sync.machine import OrderMachine
+from mortard.sync.ports import OrderStore
 
 log = structlog.get_logger(__name__)
 
