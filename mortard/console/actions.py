@@ -51,10 +51,17 @@ ORDER_ACTIONS: list[OrderAction] = [
                                                                      SyncState.WAITING_STOCK, SyncState.FAILED),
                 needs_note=True,
                 help="Takes it off the queues until something new happens to it; the note stays in its timeline."),
-    # PLUG (issue 14, resync from Shopify): OrderAction("resync", "Resync from Shopify", <applies>) with
-    #   a handler registered in ORDER_HANDLERS below that calls the mortard/shopify/ resync function
-    #   and records who asked (as `retry` does with `by=`).
+    # Shown only where the order's shop has Shopify Admin API access (`[shops.X.shopify]`).
+    OrderAction("resync", "Resync from Shopify", lambda row, res: True,
+                help="Fetches the order from Shopify as it is now, stores it as a webhook would be, and makes it due."),
 ]
+
+
+def shown_actions(cfg: Any, row: Any, resolution: Any) -> list[OrderAction]:
+    """The order actions that apply to this order (resync needs the shop's Admin API access)."""
+    shop = cfg.shops.get(row.shop)
+    return [a for a in ORDER_ACTIONS if a.applies(row, resolution)
+            and (a.key != "resync" or (shop is not None and shop.shopify is not None))]
 
 
 def _user(request: web.Request) -> User:
@@ -158,6 +165,21 @@ async def replay_letter(request: web.Request) -> web.StreamResponse:
         f"Dead letter {letter_id} replayed by {user.name} to {s['to_topic']}[{s['to_partition']}]@{s['to_offset']}.")}))
 
 
-ORDER_HANDLERS = {"retry": retry, "resolve": resolve}
+@require_operator
+async def resync(request: web.Request) -> web.StreamResponse:
+    from mortard.operator.shopify import resync_order
+    st: ConsoleState = request.app[STATE]
+    user = _user(request)
+    row = await _row(st, request)
+    try:
+        r = await resync_order(st.cfg, st.pool, row.shop, str(row.order_id), by=user.name)
+    except UserError as exc:
+        return st.refuse(request, 409, str(exc))
+    log.info("console_resync", user=user.name, shop=row.shop, order_id=row.order_id, new=r.new_snapshot)
+    what = "a change mortard had not stored" if r.new_snapshot else "the state mortard already had"
+    raise _back_to_order(st, row.shop, row.order_id, f"Resync asked by {user.name}: fetched {what}; due now.")
+
+
+ORDER_HANDLERS = {"retry": retry, "resolve": resolve, "resync": resync}
 assert set(ORDER_HANDLERS) == {a.key for a in ORDER_ACTIONS}, "every order action has a handler"
 assert "dead-letters" in QUEUES

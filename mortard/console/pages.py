@@ -214,7 +214,7 @@ def with_notes(rows: list[tuple[datetime, str, str]], notes: list[dict[str, Any]
 
 
 async def order_page(request: web.Request) -> web.Response:
-    from mortard.console.actions import ORDER_ACTIONS
+    from mortard.console.actions import shown_actions
     st: ConsoleState = request.app[STATE]
     row = await _order(request)
     recorded = await load_timeline(st.pool, row.shop, row.order_id)
@@ -228,7 +228,7 @@ async def order_page(request: web.Request) -> web.Response:
     account = st.cfg.accounts.get(row.heartland_account or "") if row.heartland_account else None
     base = _without_userinfo(account.resolved_base_url) if account else None
     resolution = await store.resolution(st.pool, row.shop, row.order_id)
-    actions = [a for a in ORDER_ACTIONS if a.applies(row, resolution)]
+    actions = shown_actions(st.cfg, row, resolution)
     return st.render(request, "order.html", row=row, timeline=rows, journal=recorded.journal,
                      documents=recorded.documents, numbers=side_by_side(row), heartland_base=base,
                      resolution=resolution, actions=actions, history=recorded.history)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import asyncpg
 
 from mortard.config import Config, ShopConfig
 from mortard.operator._db import database
 from mortard.operator.errors import UserError
 from mortard.operator.render import emit, table, to_json
+
 
 
 def _shop(cfg: Config, shop: str) -> ShopConfig:
@@ -21,17 +26,27 @@ def _shop(cfg: Config, shop: str) -> ShopConfig:
     return sc
 
 
-async def orders_resync(cfg: Config, args: argparse.Namespace) -> int:
-    """Fetch the order from Shopify, store it as a webhook would be stored, and make it due now."""
+@dataclass(frozen=True, slots=True)
+class Resynced:
+    order_id: int
+    order_name: str
+    updated_at: datetime
+    new_snapshot: bool            # False: mortard had this state already
+    state: str | None             # the order's state once made due
+
+
+async def resync_order(cfg: Config, db: asyncpg.Pool, shop: str, ref: str, by: str | None = None) -> Resynced:
+    """Fetch order `ref` (id or name) from Shopify, store it as a webhook would be stored (source
+    `resync`), and make it due now — also an order mortard never saw. `by`: who asked."""
     from mortard.app import shopify_client
     from mortard.reconcile.events import fetched_event
     from mortard.shopify import ShopifyError, ShopifyGateway
     from mortard.store.order_retry import retry_now
     from mortard.store.reconcile import ReconcileStore
 
-    shop = _shop(cfg, args.shop)
-    ref = args.order.strip()
-    async with shopify_client(shop) as client:
+    sc = _shop(cfg, shop)
+    ref = ref.strip()
+    async with shopify_client(sc) as client:
         gateway = ShopifyGateway(client)
         try:
             order = await gateway.order(int(ref)) if ref.isdigit() and len(ref) <= 18 else None
@@ -40,19 +55,24 @@ async def orders_resync(cfg: Config, args: argparse.Namespace) -> int:
         except ShopifyError as exc:
             raise UserError(f"Shopify refused: {exc}") from None
     if order is None:
-        raise UserError(f"Shopify has no order {ref} in {args.shop} (give the order id or its name, like #1001)")
+        raise UserError(f"Shopify has no order {ref} in {shop} (give the order id or its name, like #1001)")
+    (new,) = await ReconcileStore(db).take_in([fetched_event(shop, order, "resync")], "resync")
+    r = await retry_now(db, shop, order.order_id, by=by)
+    return Resynced(order.order_id, order.name, order.updated_at, bool(new), r.to_state if r else None)
+
+
+async def orders_resync(cfg: Config, args: argparse.Namespace) -> int:
+    """Fetch the order from Shopify, store it as a webhook would be stored, and make it due now."""
     async with database(cfg) as db:
-        (new,) = await ReconcileStore(db).take_in([fetched_event(args.shop, order, "resync")], "resync")
-        r = await retry_now(db, args.shop, order.order_id)
-    result: dict[str, Any] = {"shop": args.shop, "order_id": order.order_id, "order_name": order.name,
-                              "updated_at": order.updated_at, "new_snapshot": new,
-                              "state": r.to_state if r else None}
+        r = await resync_order(cfg, db, args.shop, args.order)
+    result: dict[str, Any] = {"shop": args.shop, "order_id": r.order_id, "order_name": r.order_name,
+                              "updated_at": r.updated_at, "new_snapshot": r.new_snapshot, "state": r.state}
     if getattr(args, "json", False):
         emit(to_json(result))
         return 0
-    what = "a change mortard had not stored" if new else "the state mortard already had"
-    emit(f"order {order.name} (id {order.order_id}) of {args.shop}: fetched {what} "
-         f"(updated {order.updated_at.isoformat()}); due now — a running daemon syncs it on its next sweep.")
+    what = "a change mortard had not stored" if r.new_snapshot else "the state mortard already had"
+    emit(f"order {r.order_name} (id {r.order_id}) of {args.shop}: fetched {what} "
+         f"(updated {r.updated_at.isoformat()}); due now — a running daemon syncs it on its next sweep.")
     return 0
 
 

@@ -141,3 +141,47 @@ async def test_a_replay_kafka_refuses_leaves_the_letter_not_replayed(console, po
     status, text, _ = await b.post(f"/dead-letters/{letter}/replay")
     assert status == 502 and "Nothing was replayed" in text
     assert await pool.fetchval("SELECT replayed_at FROM dead_letters") is None
+
+
+async def test_resync_fetches_the_order_from_shopify_makes_it_due_and_says_who_asked(serve_console, db_url, pool):
+    import dataclasses
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from mortard.config import ShopifyConfig
+    from mortard.secret import Secret
+    from mortard.testing.shopify import LineSpec, OrderSpec, order_payload
+    from mortard.testing.shopify_admin import TOKEN, ShopifyAdminSandbox
+    from mortard.testing.shopify_graphql import sale_transaction
+
+    await seed_order(pool, 5_555_001, "dead", attempts=3)
+    async with ShopifyAdminSandbox({SHOP: TOKEN}) as sb:
+        body = order_payload(OrderSpec(5_555_001, 5001, [LineSpec("SKU-0002", 2, Decimal("116.00"))]),
+                             updated_at=datetime.now(timezone.utc) - timedelta(minutes=3))
+        sale = sale_transaction(body)
+        sb.put_order(SHOP, body, {str(sale["id"]): sale})
+        cfg = console_config(db_url)
+        with_admin = dataclasses.replace(cfg.shops[SHOP], shopify=ShopifyConfig(
+            token=Secret(TOKEN), admin_url=sb.admin_url(SHOP), reconcile=False))
+        cfg = dataclasses.replace(cfg, shops={**cfg.shops, SHOP: with_admin})
+        b = (await serve_console(cfg))()
+        await b.login("alice")
+        _, page, _ = await b.get(f"/orders/{SHOP}/5555001")
+        assert "Resync from Shopify" in page
+        status, _, r = await b.post(f"/orders/{SHOP}/5555001/resync")
+        assert status == 303, _
+        assert "Resync asked by alice: fetched a change mortard had not stored; due now." in await follow(b, r)
+    row = await pool.fetchrow("SELECT due_seq, done_seq FROM orders WHERE order_id = 5555001")
+    assert row["due_seq"] > row["done_seq"]
+    assert [r["source"] for r in await pool.fetch("SELECT source FROM events")] == ["resync"]
+    history = await pool.fetchval("SELECT detail FROM order_history ORDER BY id DESC LIMIT 1")
+    assert history == {"action": "operator_retry", "by": "alice"}
+
+
+async def test_resync_is_not_offered_where_the_shop_has_no_shopify_access(console, pool):
+    await seed_order(pool, 1001, "dead")
+    b = await operator(console)
+    _, page, _ = await b.get(f"/orders/{SHOP}/1001")
+    assert "Retry now" in page and "Resync from Shopify" not in page
+    status, text, _ = await b.post(f"/orders/{SHOP}/1001/resync")
+    assert status == 409 and "no Shopify Admin API access" in text
