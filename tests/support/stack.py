@@ -6,12 +6,13 @@ import asyncio
 import json
 from decimal import Decimal
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import asyncpg
+import pytest
 from aiohttp import web
 
 from kafka_helpers import create_topic, produce
@@ -128,3 +129,22 @@ async def make_stack(db_url: str, bootstrap: str, http: aiohttp.ClientSession, s
     await create_topic(bootstrap, topic, partitions=4)
     cfg = stack_config(db_url=db_url, bootstrap=bootstrap, topic=topic, sandbox_url=sandbox_url, **kw)
     return Stack(cfg, sandbox_url, http, pool)
+
+
+@pytest.fixture
+async def make(db_url, kafka_bootstrap, http, sandbox_url, pool) -> AsyncIterator:
+    """Build a stack (optionally with shop settings) on a freshly reset sandbox; stops its daemon."""
+    async with http.post(f"{sandbox_url}/_sandbox/reset") as r:
+        r.raise_for_status()
+    async with http.put(f"{sandbox_url}/_sandbox/faults", json={"global": {}}) as r:
+        pass
+    made: list[Stack] = []
+
+    async def factory(**kw) -> Stack:
+        s = await make_stack(db_url, kafka_bootstrap, http, sandbox_url, pool, **kw)
+        made.append(s)
+        return s
+
+    yield factory
+    for s in made:
+        await s.stop_daemon()
