@@ -3,23 +3,36 @@
 Field names follow the GraphQL Admin API reference (Order, LineItem, Refund, RefundLineItem,
 RefundShippingLine, OrderAdjustment, OrderTransaction, MoneyBag, WebhookSubscription). Connection
 sizes keep one order's requested cost well under Shopify's 1000-point ceiling for a single query; an
-order with more lines than `lineItems(first: 100)` reads is refused (ShopifyOrderTooLarge) rather than
-stored half-read.
+order with more lines than `lineItems(first: 100)` reads is read on with `MortardOrderLineItems`,
+a page at a time, before it is mapped; a refund with more lines than one page reads, or an order with
+more refunds than `refunds(first: 10)` (a list, not a connection: it cannot be paged), is refused
+(ShopifyOrderTooLarge) rather than stored half-read.
 """
 from __future__ import annotations
 
 LINE_ITEMS_FIRST = 100
 REFUNDS_FIRST = 10
 
-_FRAGMENTS = """
+_BAG_AND_TAX = """
 fragment MortardBag on MoneyBag {
   shopMoney { amount currencyCode }
   presentmentMoney { amount currencyCode }
 }
+fragment MortardTaxLine on TaxLine { title rate priceSet { ...MortardBag } }
+"""
+# GraphQL refuses a document with a fragment it doesn't use: the line-items query takes only these.
+_LINE_FRAGMENTS = _BAG_AND_TAX + """
+fragment MortardLineItem on LineItem {
+  id sku title name quantity currentQuantity
+  originalUnitPriceSet { ...MortardBag } totalDiscountSet { ...MortardBag }
+  discountAllocations { allocatedAmountSet { ...MortardBag } }
+  taxLines { ...MortardTaxLine }
+}
+"""
+_FRAGMENTS = _LINE_FRAGMENTS + """
 fragment MortardAddress on MailingAddress {
   firstName lastName address1 address2 city province provinceCode zip country countryCodeV2 phone
 }
-fragment MortardTaxLine on TaxLine { title rate priceSet { ...MortardBag } }
 fragment MortardTransaction on OrderTransaction {
   id kind status gateway processedAt amountSet { ...MortardBag }
 }
@@ -36,13 +49,8 @@ fragment MortardOrder on Order {
   billingAddress { ...MortardAddress }
   shippingAddress { ...MortardAddress }
   lineItems(first: %(lines)d) {
-    pageInfo { hasNextPage }
-    nodes {
-      id sku title name quantity currentQuantity
-      originalUnitPriceSet { ...MortardBag } totalDiscountSet { ...MortardBag }
-      discountAllocations { allocatedAmountSet { ...MortardBag } }
-      taxLines { ...MortardTaxLine }
-    }
+    pageInfo { hasNextPage endCursor }
+    nodes { ...MortardLineItem }
   }
   shippingLines(first: 10) {
     nodes { id title code originalPriceSet { ...MortardBag } discountedPriceSet { ...MortardBag }
@@ -84,6 +92,18 @@ query MortardOrderByName($query: String!) {
   orders(first: 1, query: $query) { nodes { ...MortardOrder } }
 }
 """ + _FRAGMENTS
+
+# The rest of a long order's lines, after the first page the order query read.
+ORDER_LINE_ITEMS = """
+query MortardOrderLineItems($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: %(lines)d, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...MortardLineItem }
+    }
+  }
+}
+""" % {"lines": LINE_ITEMS_FIRST} + _LINE_FRAGMENTS
 
 WEBHOOK_SUBSCRIPTIONS = """
 query MortardWebhookSubscriptions($first: Int!, $after: String) {

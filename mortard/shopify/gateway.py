@@ -12,6 +12,10 @@ from .client import ShopifyClient
 from .errors import ShopifyQueryError, ShopifyUserError
 
 
+# 50 pages of 100 lines: an order longer than that is refused rather than read without end.
+MAX_LINE_PAGES = 49
+
+
 def topic_enum(topic: str) -> str:
     """`orders/create` → `ORDERS_CREATE` (WebhookSubscriptionTopic)."""
     return topic.upper().replace("/", "_")
@@ -61,14 +65,35 @@ class ShopifyGateway:
 
     async def order(self, order_id: int) -> FetchedOrder | None:
         data = await self.client.execute(q.ORDER_BY_ID, {"id": f"gid://shopify/Order/{order_id}"})
-        return self._fetched(data.get("order"), "MortardOrder")
+        return self._fetched(await self._all_lines(data.get("order")), "MortardOrder")
 
     async def order_by_name(self, name: str) -> FetchedOrder | None:
         wanted = name if name.startswith("#") else f"#{name}"
         data = await self.client.execute(q.ORDER_BY_NAME, {"query": f'name:"{wanted}"'})
         nodes = (data.get("orders") or {}).get("nodes") or []
         exact = [n for n in nodes if isinstance(n, Mapping) and n.get("name") == wanted]
-        return self._fetched(exact[0], "MortardOrderByName") if exact else None
+        return self._fetched(await self._all_lines(exact[0]), "MortardOrderByName") if exact else None
+
+    async def _all_lines(self, node: Any) -> Any:
+        """The order with every line item: the pages after the first are read on, one query each."""
+        if not isinstance(node, Mapping):
+            return node
+        conn = node.get("lineItems")
+        info = conn.get("pageInfo") if isinstance(conn, Mapping) else None
+        if not isinstance(info, Mapping) or not info.get("hasNextPage"):
+            return node
+        nodes = list(conn.get("nodes") or [])
+        for _ in range(MAX_LINE_PAGES):
+            if not info.get("endCursor"):
+                raise ShopifyQueryError("lineItems says it has a next page but gives no cursor", shop=self.shop,
+                                        operation="MortardOrderLineItems")
+            data = await self.client.execute(q.ORDER_LINE_ITEMS, {"id": node.get("id"), "after": info["endCursor"]})
+            page = (data.get("order") or {}).get("lineItems") or {}
+            nodes.extend(page.get("nodes") or [])
+            info = page.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return {**node, "lineItems": {"pageInfo": {"hasNextPage": False}, "nodes": nodes}}
+        return node    # still more: the mapping refuses it as too large rather than storing it half-read
 
     def _fetched(self, node: Any, operation: str) -> FetchedOrder | None:
         if not isinstance(node, Mapping):

@@ -216,14 +216,25 @@ class ShopifyAdminSandbox:
         return ({"orders": {"nodes": [self._paged(render_order(o, state.transactions.get(o["id"]))) for o in found]}},
                 sum(_order_cost(o) for o in found) + 2.0)
 
-    def _paged(self, node: dict[str, Any]) -> dict[str, Any]:
-        """Honour the document's `lineItems(first: N)`: a longer order says it has a next page."""
+    def _paged(self, node: dict[str, Any], after: Any = None) -> dict[str, Any]:
+        """Honour the document's `lineItems(first: N, after: C)`: a longer order says it has a next page."""
         m = re.search(r"lineItems\(first:\s*(\d+)", self._document)
         first = int(m.group(1)) if m else 250
+        start = int(base64.b64decode(after).decode()) if after else 0
         lines = node["lineItems"]["nodes"]
-        if len(lines) > first:
-            node["lineItems"] = {"pageInfo": {"hasNextPage": True}, "nodes": lines[:first]}
+        end = min(len(lines), start + first)
+        node["lineItems"] = {"pageInfo": {"hasNextPage": end < len(lines),
+                                          "endCursor": base64.b64encode(str(end).encode()).decode()},
+                             "nodes": lines[start:end]}
         return node
+
+    def _order_line_items(self, state: ShopState, v: Mapping[str, Any], version: str) -> tuple[dict[str, Any], float]:
+        tail = str(v.get("id") or "").rsplit("/", 1)[-1]
+        order = state.orders.get(int(tail)) if tail.isdigit() else None
+        if order is None:
+            return {"order": None}, 1.0
+        node = self._paged(render_order(order, state.transactions.get(order["id"])), v.get("after"))
+        return {"order": {"lineItems": node["lineItems"]}}, 2.0 + len(node["lineItems"]["nodes"])
 
     def _subscriptions(self, state: ShopState, v: Mapping[str, Any], version: str) -> tuple[dict[str, Any], float]:
         nodes = list(state.subscriptions.values())
@@ -256,6 +267,7 @@ _HANDLERS = {
     "MortardOrdersUpdatedSince": ShopifyAdminSandbox._orders_since,
     "MortardOrder": ShopifyAdminSandbox._order,
     "MortardOrderByName": ShopifyAdminSandbox._order_by_name,
+    "MortardOrderLineItems": ShopifyAdminSandbox._order_line_items,
     "MortardWebhookSubscriptions": ShopifyAdminSandbox._subscriptions,
     "MortardWebhookSubscriptionCreate": ShopifyAdminSandbox._create_subscription,
 }
@@ -264,6 +276,7 @@ _REQUESTED = {
     "MortardOrdersUpdatedSince": lambda v: 2.0 + int(v.get("first") or 50),
     "MortardOrder": lambda v: 620.0,
     "MortardOrderByName": lambda v: 622.0,
+    "MortardOrderLineItems": lambda v: 302.0,
     "MortardWebhookSubscriptions": lambda v: 2.0 + int(v.get("first") or 50),
     "MortardWebhookSubscriptionCreate": lambda v: 10.0,
 }

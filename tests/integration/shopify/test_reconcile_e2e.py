@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import dataclasses
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -10,6 +11,7 @@ from mortard.config import ShopifyConfig
 from mortard.reconcile.loop import ReconcileSettings, Reconciler
 from mortard.secret import Secret
 from mortard.shopify import ShopifyClient, ShopifyGateway, ShopifyShop
+from mortard.shopify import gateway as gateway_module
 from mortard.store.reconcile import ReconcileStore
 from mortard.testing.shopify import LineSpec, OrderSpec, order_payload, refund_payload, webhook
 from mortard.testing.shopify_admin import TOKEN, ShopifyAdminSandbox
@@ -132,10 +134,27 @@ async def test_one_daemon_of_a_group_reconciles_a_shop_at_a_time(pool):
             assert await a.tick() is None
 
 
-async def test_an_order_too_large_to_read_is_logged_and_does_not_hold_the_others_back(pool):
+async def test_an_order_longer_than_one_page_of_lines_is_read_whole_page_by_page(pool):
     async with ShopifyAdminSandbox({SHOP: TOKEN}) as sb:
         now = datetime.now(timezone.utc)
-        big = OrderSpec(4200, 4200, [LineSpec(f"SKU-{i}", 1, Decimal("1.00")) for i in range(101)])
+        long = OrderSpec(4300, 4300, [LineSpec(f"SKU-{i:04d}", 1, Decimal("1.00")) for i in range(230)])
+        sb.put_order(SHOP, order_payload(long, updated_at=now - timedelta(minutes=1)))
+        store = ReconcileStore(pool)
+        async with ShopifyClient(ShopifyShop(SHOP, Secret(TOKEN), admin_url=sb.admin_url(SHOP))) as client:
+            rec = Reconciler(SHOP, ShopifyGateway(client), store, ReconcileSettings(settle_s=0), now=lambda: now)
+            result = await rec.run_once()
+        assert result.recovered == 1 and rec.skipped == 0
+        assert sb.shop(SHOP).calls["MortardOrderLineItems"] == 2          # lines 101-200, then 201-230
+        body = await pool.fetchval("SELECT payload FROM events WHERE order_id = 4300")
+        skus = [li["sku"] for li in (json.loads(body) if isinstance(body, str) else body)["line_items"]]
+        assert skus == [f"SKU-{i:04d}" for i in range(230)]
+
+
+async def test_an_order_too_large_to_read_is_logged_and_does_not_hold_the_others_back(pool, monkeypatch):
+    monkeypatch.setattr(gateway_module, "MAX_LINE_PAGES", 1)    # 2 pages of 100 lines at most
+    async with ShopifyAdminSandbox({SHOP: TOKEN}) as sb:
+        now = datetime.now(timezone.utc)
+        big = OrderSpec(4200, 4200, [LineSpec(f"SKU-{i}", 1, Decimal("1.00")) for i in range(201)])
         small = OrderSpec(4201, 4201, [LineSpec("A", 1, Decimal("1.00"))])
         sb.put_order(SHOP, order_payload(big, updated_at=now - timedelta(minutes=2)))
         sb.put_order(SHOP, order_payload(small, updated_at=now - timedelta(minutes=1)))
