@@ -103,7 +103,9 @@ async def test_a_daemon_in_a_stuck_rebalance_is_not_ready_and_stops_in_time(
         ready = f"http://127.0.0.1:{ports[0]}/readyz"
         status, body = await _wait_for(http, ready, lambda s, _: s == 200, 20)
         assert status == 200, body
-        lag = await _get(http, f"http://127.0.0.1:{ports[0]}/metrics")
+        # Lag is observed after each periodic commit, so its series may trail readiness by an interval.
+        lag = await _wait_for(http, f"http://127.0.0.1:{ports[0]}/metrics",
+                              lambda s, b: "mortard_consumer_lag{" in b, 20)
         assert "mortard_consumer_lag{" in lag[1]
         first.kill9()             # noida keeps it in the group for ever: the next join never completes
         second.start()
