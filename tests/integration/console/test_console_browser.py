@@ -60,6 +60,22 @@ class Browser:
     async def click(self, css: str) -> None:
         await self._call("POST", f"/element/{await self.find(css)}/click", {})
 
+    async def submit(self, css: str, timeout: float = 15.0) -> None:
+        """Click a button that posts its form, and wait until the answer's page has replaced this one
+        (WebDriver's click returns before the navigation ends; a new document has a new <body>)."""
+        before = await self.find("body")
+        await self.click(css)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                if await self.find("body") != before and await self._call(
+                        "POST", "/execute/sync", {"script": "return document.readyState", "args": []}) == "complete":
+                    return
+            except AssertionError:
+                pass                      # between documents: no body yet
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"clicking {css} loaded no new page within {timeout}s")
+
     async def url(self) -> str:
         return await self._call("GET", "/url")
 
@@ -73,7 +89,7 @@ class Browser:
         await self.go(f"{base}/login")
         await self.type("input[name=username]", user)
         await self.type("input[name=password]", PASSWORDS[user])
-        await self.click("form.login button[type=submit]")
+        await self.submit("form.login button[type=submit]")
 
 
 @pytest.fixture
@@ -137,7 +153,7 @@ async def test_an_operator_logs_in_opens_a_dead_order_and_retries_it_in_a_real_b
     assert "dead orders" in overview
     await b.go(f"{base}/orders/{SHOP}/1001")
     assert "Retry now" in await b.text()
-    await b.click("button[value=retry]")              # the form posts with its CSRF token
+    await b.submit("button[value=retry]")             # the form posts with its CSRF token
     page = await b.text()
     assert "Retry asked by alice: dead → failed" in page
     assert await pool.fetchval("SELECT sync_state FROM orders WHERE order_id = 1001") == "failed"
