@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -13,6 +13,9 @@ from mortard.config import Config, ShopConfig
 from mortard.operator._db import database
 from mortard.operator.errors import UserError
 from mortard.operator.render import emit, table, to_json
+
+if TYPE_CHECKING:
+    from mortard.reconcile.subscriptions import SubscriptionCheck
 
 
 
@@ -113,7 +116,8 @@ async def shops_webhooks(cfg: Config, args: argparse.Namespace) -> int:
            "created": created, "failed": failed,
            "topics": [{"topic": t.topic, "status": t.status,
                        "subscriptions": [{"id": s.id, "address": s.address, "api_version": s.api_version}
-                                         for s in t.subscriptions]} for t in check.topics]}
+                                         for s in t.subscriptions]} for t in check.topics],
+           "version_hint": _version_hint(check)}
     if getattr(args, "json", False):
         emit(to_json(doc))
     else:
@@ -125,6 +129,21 @@ async def shops_webhooks(cfg: Config, args: argparse.Namespace) -> int:
             emit(f"created {topic}")
         for line in failed:
             emit(f"could not create {line}")
-        if check.missing and not getattr(args, "fix", False):
-            emit(f"{check.missing} missing or wrong; run with --fix to create the missing ones.")
+        creatable = sum(1 for t in check.topics if t.needs_creating)
+        if creatable and not getattr(args, "fix", False):
+            emit(f"{creatable} missing or delivering elsewhere; run with --fix to create them.")
+        if doc["version_hint"]:
+            emit(doc["version_hint"])
     return 0 if check.missing == 0 else 1
+
+
+def _version_hint(check: SubscriptionCheck) -> str | None:
+    """What to do about subscriptions at the wrong API version. --fix can't: Shopify takes a
+    subscription's version from the app's configured Webhooks API version, never per subscription."""
+    wrong = [t.topic for t in check.topics if t.status == "version"]
+    if not wrong:
+        return None
+    return (f"{len(wrong)} topic(s) deliver to {check.address} at another API version ({', '.join(wrong)}). "
+            f"Shopify sets a subscription's version from the app's Webhooks API version, not per subscription: "
+            f"set it to {check.api_version} in the app's configuration (shopify.app.toml [webhooks] api_version, "
+            f"or the Partner Dashboard), or pin shopify.api_version to the version the app uses.")

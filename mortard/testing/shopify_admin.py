@@ -66,6 +66,10 @@ class ShopState:
     throttle_next: int = 0                                 # answers to give as THROTTLED regardless
     latency_s: float = 0.0
     calls: dict[str, int] = field(default_factory=dict)
+    # The app's configured Webhooks API version. Shopify: a subscription's apiVersion "is inherited from
+    # the app that created the webhook subscription"; it can't be set per subscription, whatever
+    # version the creating request used.
+    webhooks_api_version: str = "2026-10"
     throttled: int = 0
     cost_used: float = 0.0
 
@@ -254,7 +258,7 @@ class ShopifyAdminSandbox:
         if errors:
             return {"webhookSubscriptionCreate": {"webhookSubscription": None, "userErrors": errors}}, 10.0
         sub_id = f"gid://shopify/WebhookSubscription/{next(self._ids)}"
-        sub = {"id": sub_id, "topic": topic, "uri": uri, "apiVersion": {"handle": version}}
+        sub = {"id": sub_id, "topic": topic, "uri": uri, "apiVersion": {"handle": state.webhooks_api_version}}
         state.subscriptions[sub_id] = sub
         return {"webhookSubscriptionCreate": {"webhookSubscription": sub, "userErrors": []}}, 10.0
 

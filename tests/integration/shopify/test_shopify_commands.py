@@ -101,6 +101,26 @@ async def test_webhooks_lists_what_is_missing_and_fix_creates_it(make, tmp_path,
         assert TOKEN not in out + err
 
 
+async def test_webhooks_at_another_api_version_say_where_the_version_is_set(make, tmp_path, capsys, monkeypatch):
+    for k, v in {**TOKENS, "SHOPIFY_ACME_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(k, v)
+    stack = await make()
+    async with ShopifyAdminSandbox({SHOP: TOKEN}) as sb:
+        sb.shop(SHOP).webhooks_api_version = "2026-07"       # the app's setting, not mortard's pin
+        path = _write_config(tmp_path, stack, sb)
+        code, out, err = await _cli(capsys, path, "shops", "webhooks", SHOP, "--fix")
+        assert code == 1, (out, err)                          # created, but still at the app's version
+        assert "created orders/create" in out
+        assert "Webhooks API version" in out and "2026-10" in out
+        code, out, err = await _cli(capsys, path, "shops", "webhooks", SHOP, "--json")
+        doc = json.loads(out)
+        assert code == 1 and {t["status"] for t in doc["topics"]} == {"version"}
+        assert "shopify.app.toml" in doc["version_hint"]
+        code, out, err = await _cli(capsys, path, "shops", "webhooks", SHOP, "--fix")
+        assert "created" not in out                           # nothing re-created in a loop
+        assert len(sb.shop(SHOP).subscriptions) == len(doc["topics"])
+
+
 async def test_the_daemon_gauges_a_deleted_subscription(make, monkeypatch):
     stack = await make()
     async with ShopifyAdminSandbox({SHOP: TOKEN}) as sb:
