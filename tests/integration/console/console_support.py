@@ -12,8 +12,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from mortard.app import heartland_account
 from mortard.config import Config, config_from_dict
 from mortard.console.auth import hash_password
+from mortard.heartland import HeartlandClient
+from mortard.heartland.gateway import HeartlandGateway
+from mortard.store.orders import OrderStore
+from mortard.sync.machine import OrderMachine, ShopRuntime
 from mortard.testing.shopify import LineSpec, OrderSpec, order_payload
 from stack import SHOP, SHOP2, TOKENS
 
@@ -99,3 +104,22 @@ async def seed_letter(pool: asyncpg.Pool, offset: int, reason: str = "invalid_js
         "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, key, value, reason, detail, created_at) "
         "VALUES ('shopify.orders', 0, $1, $2, $3, $4, 'Expecting property name', now() - make_interval(secs => $5)) "
         "RETURNING id", offset, b"acme-store.myshopify.com", value, reason, float(age_s))
+
+
+async def set_stock(http: aiohttp.ClientSession, sandbox: str, sku: str, by_location: dict[str, int]) -> None:
+    rows = [{"item": sku, "location": loc, "on_hand": qty} for loc, qty in by_location.items()]
+    async with http.put(f"{sandbox}/_sandbox/accounts/acme/inventory", json=rows) as r:
+        r.raise_for_status()
+
+
+async def run_daemon_once(cfg, pool) -> None:
+    """What a daemon's sweep does for the one order that is due."""
+    client = HeartlandClient(heartland_account(cfg, "acme"), dialect=cfg.dialect)
+    try:
+        store = OrderStore(pool, "test-daemon", 30)
+        machine = OrderMachine(store, {SHOP: ShopRuntime(cfg.shops[SHOP].settings, "acme", HeartlandGateway(client))},
+                               cfg.dialect)
+        assert await store.claim_one(SHOP, 1001)
+        await machine.run(SHOP, 1001)
+    finally:
+        await client.close()

@@ -11,14 +11,17 @@ import signal
 import subprocess
 from base64 import b64decode
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from console_support import PASSWORDS, console_config, seed_order
+from console_support import PASSWORDS, console_config, run_daemon_once, seed_order, set_stock
+from mortard.sync.states import REASONS
 from mortard.testing import free_port
+from mortard.testing.shopify import LineSpec, OrderSpec, order_payload
 from stack import SHOP
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -68,8 +71,7 @@ class Browser:
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             try:
-                if await self.find("body") != before and await self._call(
-                        "POST", "/execute/sync", {"script": "return document.readyState", "args": []}) == "complete":
+                if await self.find("body") != before and await self.script("return document.readyState") == "complete":
                     return
             except AssertionError:
                 pass                      # between documents: no body yet
@@ -82,6 +84,9 @@ class Browser:
     async def text(self) -> str:
         return await self._call("GET", f"/element/{await self.find('body')}/text")
 
+    async def script(self, js: str, *args: Any) -> Any:
+        return await self._call("POST", "/execute/sync", {"script": js, "args": list(args)})
+
     async def screenshot(self) -> bytes:
         return b64decode(await self._call("GET", "/screenshot"))
 
@@ -90,6 +95,16 @@ class Browser:
         await self.type("input[name=username]", user)
         await self.type("input[name=password]", PASSWORDS[user])
         await self.submit("form.login button[type=submit]")
+
+
+@pytest.fixture
+def artefacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where screenshots are kept: $MORTARD_TEST_ARTEFACTS/<test> when set (CI keeps that folder),
+    else the test's own temporary folder."""
+    root = os.environ.get("MORTARD_TEST_ARTEFACTS")
+    folder = Path(root) / request.node.name if root else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
@@ -141,7 +156,7 @@ async def chromium(tmp_path: Path) -> AsyncIterator[Any]:
 
 
 async def test_an_operator_logs_in_opens_a_dead_order_and_retries_it_in_a_real_browser(
-        serve_console, db_url, pool, chromium, tmp_path):
+        serve_console, db_url, pool, chromium, artefacts):
     await seed_order(pool, 1001, "dead", attempts=12, last_error="Heartland answered 503")
     base = (await serve_console(console_config(db_url)))().base
     b = await chromium()
@@ -159,7 +174,7 @@ async def test_an_operator_logs_in_opens_a_dead_order_and_retries_it_in_a_real_b
     assert await pool.fetchval("SELECT sync_state FROM orders WHERE order_id = 1001") == "failed"
     png = await b.screenshot()
     assert png.startswith(b"\x89PNG") and len(png) > 5_000
-    (tmp_path / "order.png").write_bytes(png)
+    (artefacts / "order.png").write_bytes(png)
 
 
 async def test_a_viewer_sees_the_order_but_no_button(serve_console, db_url, pool, chromium):
@@ -171,3 +186,48 @@ async def test_a_viewer_sees_the_order_but_no_button(serve_console, db_url, pool
     assert "1001" in await b.text()
     assert await b.count("button[value=retry]") == 0
     assert await pool.fetchval("SELECT sync_state FROM orders WHERE order_id = 1001") == "dead"
+
+
+async def test_a_person_finds_a_waiting_order_reads_why_retries_it_and_sees_it_invoiced_and_charted(
+        serve_console, db_url, pool, sandbox_url, chromium, artefacts):
+    """The issue's errand end to end in Chromium, with the daemon's real machine and the Heartland sandbox."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sandbox_url}/_sandbox/reset") as r:
+            r.raise_for_status()
+        await set_stock(http, sandbox_url, "SKU-0002", {loc: 0 for loc in ("ONLINE", "S01", "S02", "S03")})
+        cfg = console_config(db_url, sandbox_url)
+        payload = order_payload(OrderSpec(1001, 1001, [LineSpec("SKU-0002", 1, Decimal("116.00"))]))
+        await pool.execute("INSERT INTO orders (shop, order_id, order_name, snapshot, snapshot_updated_at, due_seq) "
+                           "VALUES ($1, 1001, '#1001', $2, now(), 1)", SHOP, payload)
+        await run_daemon_once(cfg, pool)
+        assert await pool.fetchval("SELECT sync_state FROM orders") == "waiting_stock"
+
+        base = (await serve_console(cfg))().base
+        b = await chromium()
+        await b.log_in(base, "alice")
+        assert "1 waiting for stock" in await b.text()
+        await b.submit("a[href*='kind=waiting']")                 # the overview's count links to its queue
+        queue = await b.text()
+        assert "#1001" in queue and REASONS["no_stock"].means in queue
+        await b.submit(f"a[href='/orders/{SHOP}/1001']")
+        assert REASONS["no_stock"].means in await b.text()       # why it waits, in words
+
+        await set_stock(http, sandbox_url, "SKU-0002", {"S02": 5})          # stock arrived
+        await b.submit("button[value=retry]")
+        assert "Retry asked by alice" in await b.text()
+        await run_daemon_once(cfg, pool)
+        await b.go(f"{base}/orders/{SHOP}/1001")
+        page = await b.text()
+        assert "invoiced" in page and "retry asked by alice (state waiting_stock)" in page   # in its timeline
+        (artefacts / "invoiced-order.png").write_bytes(await b.screenshot())
+
+        await b.go(f"{base}/")
+        # The per-minute chart drew the shop's series with a visible extent (the browser laid it out).
+        drawn = await b.script(
+            "const s = document.querySelector(arguments[0]);"
+            "if (!s) return null; const r = s.getBoundingClientRect();"
+            "return {points: s.points.numberOfItems, width: r.width};", f'polyline[data-series="{SHOP}"]')
+        assert drawn is not None and drawn["points"] >= 2 and drawn["width"] > 0, drawn
+        png = await b.screenshot()
+        assert png.startswith(b"\x89PNG") and len(png) > 5_000
+        (artefacts / "overview.png").write_bytes(png)

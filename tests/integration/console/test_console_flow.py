@@ -7,34 +7,10 @@ from decimal import Decimal
 
 import aiohttp
 
-from console_support import console_config
-from mortard.app import heartland_account
-from mortard.heartland import HeartlandClient
-from mortard.heartland.gateway import HeartlandGateway
-from mortard.store.orders import OrderStore
-from mortard.sync.machine import OrderMachine, ShopRuntime
+from console_support import console_config, run_daemon_once, set_stock
 from mortard.sync.states import REASONS
 from mortard.testing.shopify import LineSpec, OrderSpec, order_payload
 from stack import SHOP
-
-
-async def set_stock(http: aiohttp.ClientSession, sandbox: str, sku: str, by_location: dict[str, int]) -> None:
-    rows = [{"item": sku, "location": loc, "on_hand": qty} for loc, qty in by_location.items()]
-    async with http.put(f"{sandbox}/_sandbox/accounts/acme/inventory", json=rows) as r:
-        r.raise_for_status()
-
-
-async def run_daemon_once(cfg, pool) -> None:
-    """What a daemon's sweep does for the one order that is due."""
-    client = HeartlandClient(heartland_account(cfg, "acme"), dialect=cfg.dialect)
-    try:
-        store = OrderStore(pool, "test-daemon", 30)
-        machine = OrderMachine(store, {SHOP: ShopRuntime(cfg.shops[SHOP].settings, "acme", HeartlandGateway(client))},
-                               cfg.dialect)
-        assert await store.claim_one(SHOP, 1001)
-        await machine.run(SHOP, 1001)
-    finally:
-        await client.close()
 
 
 async def test_find_a_waiting_order_read_why_retry_it_once_stock_is_back_and_see_it_invoiced(
