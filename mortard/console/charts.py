@@ -68,9 +68,11 @@ def line_chart(title: str, series: Series, *, start: datetime, end: datetime, un
         out.append(f'<text x="{_LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end" class="chart-tick">{_label(v)}</text>')
     for i in range(5):
         t = start + timedelta(seconds=span * i / 4)
-        out.append(f'<text x="{x(t):.1f}" y="{_TOP + h + 16}" text-anchor="middle" class="chart-tick">'
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"     # the ends stay inside the frame
+        out.append(f'<text x="{x(t):.1f}" y="{_TOP + h + 16}" text-anchor="{anchor}" class="chart-tick">'
                    f"{escape(t.strftime(time_format))}</text>")
-    out.append(f'<text x="{_LEFT - 44}" y="{_TOP - 8}" class="chart-tick">{escape(unit)}</text>')
+    # The unit ends where the ticks end, left of the plot, so it never runs into the title.
+    out.append(f'<text x="{_LEFT - 6}" y="{_TOP - 8}" text-anchor="end" class="chart-tick">{escape(unit)}</text>')
     drawn = 0
     for n, (name, pts) in enumerate(sorted(series.items())):
         colour = PALETTE[n % len(PALETTE)]
