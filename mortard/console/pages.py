@@ -249,19 +249,21 @@ async def plan_page(request: web.Request) -> web.Response:
     from mortard.operator.diff import action_text
     from mortard.operator.dryrun import dry_run
     from mortard.store.orders import OrderStore
+    from mortard.store.reservations import held_by_others
     st: ConsoleState = request.app[STATE]
     row = await _order(request)
     if row.shop not in st.cfg.shops:
         return st.refuse(request, 409, f"{row.shop} is not in this console's config; mortard can't plan for it.")
     account = st.cfg.shops[row.shop].heartland_account
     journal = await OrderStore(st.pool, owner="console", lease_s=0).journal_entries(row.shop, row.order_id)
+    held = await held_by_others(st.pool, account, row.shop, row.order_id)
     try:
         settings = (await effective_shop_settings(st.pool, {row.shop: st.cfg.shops[row.shop]}))[row.shop]
     except ConfigError as exc:
         return st.refuse(request, 409, f"The shop's stored settings are invalid: {exc}")
     client = HeartlandClient(heartland_account(st.cfg, account), dialect=st.cfg.dialect)
     try:
-        result = await dry_run(client, row, settings, st.cfg.dialect, journal)
+        result = await dry_run(client, row, settings, st.cfg.dialect, journal, held)
     except HeartlandError as exc:
         return st.refuse(request, 502, f"Heartland account {account} could not be read: {exc}")
     finally:

@@ -43,9 +43,12 @@ class DryRun:
 
 
 async def dry_run(client: Any, row: OrderRecord, settings: ShopSettings, dialect: Dialect,
-                  journal: Sequence[JournalEntry] = ()) -> DryRun:
+                  journal: Sequence[JournalEntry] = (),
+                  held_elsewhere: Mapping[tuple[int, int], int] | None = None) -> DryRun:
     """Plan one order against live Heartland reads. `client` is a `HeartlandClient` for the shop's
-    account; `journal` the order's journal rows (which Heartland records mortard made)."""
+    account; `journal` the order's journal rows (which Heartland records mortard made);
+    `held_elsewhere` the units other orders' runs hold (item, location) → qty, which the order's own
+    run could not route either."""
     stored = Mirror.from_json(row.mirror)
     name = row.order_name or f"#{row.order_id}"
     out = DryRun(public_id=f"{settings.order_prefix}{name}", stored=stored)
@@ -94,7 +97,10 @@ async def dry_run(client: Any, row: OrderRecord, settings: ShopSettings, dialect
             out.reads.append(f"items {', '.join(action.skus)}" + (f" (not found: {', '.join(missing)})" if missing else ""))
         elif isinstance(action, LoadStock):
             stock = await heartland.stock(action.item_ids)
-            out.reads.append(f"stock of {len(action.item_ids)} item(s)")
+            held = {u: q for u, q in (held_elsewhere or {}).items() if u in stock}
+            stock = {u: q - held.get(u, 0) for u, q in stock.items()}
+            out.reads.append(f"stock of {len(action.item_ids)} item(s)"
+                             + (f" ({sum(held.values())} unit(s) held by other orders' runs left out)" if held else ""))
         elif isinstance(action, FindCustomer):
             mirror, said = await _find_customer(heartland, mirror, action, settings, order)
             out.reads.append(said)

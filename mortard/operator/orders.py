@@ -251,6 +251,7 @@ async def orders_plan(cfg: Config, args: argparse.Namespace) -> int:
     from mortard.heartland import HeartlandClient, HeartlandError
     from mortard.operator.dryrun import dry_run
     from mortard.store.orders import OrderStore
+    from mortard.store.reservations import held_by_others
 
     if args.shop not in cfg.shops:
         raise UserError(f"shop {args.shop} is not in the config file; mortard can't plan for it "
@@ -259,6 +260,7 @@ async def orders_plan(cfg: Config, args: argparse.Namespace) -> int:
     async with database(cfg) as db:
         row = await find_order(db, args.shop, args.order, set(cfg.shops))
         journal = await OrderStore(db, owner="operator", lease_s=0).journal_entries(row.shop, row.order_id)
+        held = await held_by_others(db, account, row.shop, row.order_id)
         try:
             settings = (await effective_shop_settings(db, {args.shop: cfg.shops[args.shop]}))[args.shop]
         except ConfigError as exc:
@@ -266,7 +268,7 @@ async def orders_plan(cfg: Config, args: argparse.Namespace) -> int:
     # Postgres is closed before Heartland is read: nothing below can write to it.
     client = HeartlandClient(heartland_account(cfg, account), dialect=cfg.dialect)
     try:
-        result = await dry_run(client, row, settings, cfg.dialect, journal)
+        result = await dry_run(client, row, settings, cfg.dialect, journal, held)
     except HeartlandError as exc:
         raise UserError(f"Heartland account {account} could not be read: {exc}") from None
     finally:

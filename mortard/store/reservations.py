@@ -14,7 +14,7 @@ import asyncpg
 from mortard.sync import reservations as r
 from mortard.sync.errors import LeaseLost
 
-__all__ = ["StockHolds"]
+__all__ = ["StockHolds", "held_by_others"]
 
 _OPEN_READ = "SELECT * FROM mortard_open_stock_read($1, $2, $3, $4, $5, $6, $7, $8)"
 
@@ -28,6 +28,23 @@ WHERE shop = $1 AND order_id = $2 AND lease_owner = $3
 """
 
 _NOT_LEASED = "MH001"
+
+# What other orders' runs hold on the account, per unit (the order's own holds left out).
+_HELD_BY_OTHERS = """
+SELECT c.item_id, c.location_id, c.held - coalesce(h.qty, 0) AS others
+FROM stock_counters c
+LEFT JOIN stock_holds h ON h.shop = $2 AND h.order_id = $3 AND h.account = c.account
+                        AND h.item_id = c.item_id AND h.location_id = c.location_id
+WHERE c.account = $1 AND c.held > 0
+"""
+
+
+async def held_by_others(db: asyncpg.Pool | asyncpg.Connection, account: str, shop: str,
+                         order_id: int) -> dict[r.Unit, int]:
+    """Units other orders' runs have routed but Heartland may not count yet: a dry run takes them
+    from the stock it reads, as the order's own run would (`sync/reservations.py`)."""
+    rows = await db.fetch(_HELD_BY_OTHERS, account, shop, order_id)
+    return {(x["item_id"], x["location_id"]): int(x["others"]) for x in rows if x["others"] > 0}
 
 
 class StockHolds:

@@ -145,3 +145,40 @@ async def test_plan_says_when_heartland_cannot_be_reached(make_ops, pool):
     code, out, err = await ops.run("orders", "plan", SHOP, "#1001")
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith("mortard: Heartland account acme could not be read:")
+
+
+async def test_plan_leaves_out_units_other_orders_runs_hold(make_ops, pool, sandbox, http):
+    """Units another order's run has routed (held in Postgres, not yet counted by Heartland) are not
+    offered to this order's plan either: the dry run says what the daemon would really do."""
+    ops = await make_ops(sandbox)
+    await insert_order(pool)
+    await set_stock(http, sandbox, **{"SKU-0002": {"S02": 5}, "SKU-0003": {"S02": 3, "S03": 1}})
+    client = client_for(ops)
+    try:
+        customer = await client.create_customer({"first_name": "Pat", "last_name": "Buyer",
+                                                 "email": "pat.buyer@example.com"})
+        await client.create_order({"customer_id": customer, "source_location_id": 1, "station_id": 1,
+                                   "public_id": "#1001", "shipping_charge": Decimal("7.50")})
+        gateway = HeartlandGateway(client)
+        item = (await gateway.items(["SKU-0003"], "public_id"))["SKU-0003"]
+        stock = await gateway.stock([item.id])
+    finally:
+        await client.close()
+
+    def routed(doc: dict[str, Any]) -> list[int]:
+        return [a["location_id"] for a in doc["actions"] if a["action"] == "add_line" and a.get("item_id") == item.id]
+
+    first = routed(await ops.json("orders", "plan", SHOP, "#1001"))
+    assert len(first) == 1
+    there = stock[(item.id, first[0])]
+    # Another order's run holds every unit of SKU-0003 where this order's line would go.
+    await pool.execute("INSERT INTO stock_counters (account, item_id, location_id, held) VALUES ('acme', $1, $2, $3)",
+                       item.id, first[0], there)
+    await pool.execute("INSERT INTO stock_holds (shop, order_id, account, item_id, location_id, qty) "
+                       "VALUES ($1, 2002, 'acme', $2, $3, $4)", SHOP, item.id, first[0], there)
+    doc = await ops.json("orders", "plan", SHOP, "#1001")
+    assert routed(doc) and first[0] not in routed(doc), (first, routed(doc))
+    assert any(f"{there} unit(s) held by other orders' runs left out" in r for r in doc["reads"]), doc["reads"]
+    # The order's own holds are its own: they don't hide units from it.
+    await pool.execute("UPDATE stock_holds SET order_id = 1001")
+    assert routed(await ops.json("orders", "plan", SHOP, "#1001")) == first
