@@ -59,6 +59,8 @@ RUN groupadd --system --gid 10001 mortard \
         --shell /usr/sbin/nologin mortard
 
 COPY --from=build /opt/venv /opt/venv
+# The runbook and architecture the units' and the image's Documentation point at.
+COPY LICENSE docs/*.md /usr/share/doc/mortard/
 
 # Fail the build if a C extension does not load (aiokafka #514: a pure-Python fallback or a broken
 # wheel only shows up at run time otherwise).

@@ -115,3 +115,28 @@ def test_promtool_accepts_the_rules() -> None:
     out = subprocess.run([tool, "check", "rules", str(ROOT / "deploy/prometheus/mortard-alerts.yml")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_units_documentation_names_docs_the_project_ships_where_the_units_install_them() -> None:
+    """Each unit's Documentation= file:///usr/share/doc/mortard/X is a doc in docs/, and the unit's own
+    install steps (and the image) put docs/ there: `systemctl help` opens a real page."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY LICENSE docs/*.md /usr/share/doc/mortard/" in dockerfile
+    for unit in sorted((ROOT / "systemd").glob("*.service")):
+        text = unit.read_text()
+        (line,) = [ln for ln in text.splitlines() if ln.startswith("Documentation=")]
+        uris = line.removeprefix("Documentation=").split()
+        assert uris, unit.name
+        for uri in uris:
+            assert uri.startswith("file:///usr/share/doc/mortard/"), (unit.name, uri)
+            assert (ROOT / "docs" / uri.rsplit("/", 1)[1]).is_file(), (unit.name, uri)
+        assert "install -D -m 0644 -t /usr/share/doc/mortard docs/*.md" in text, unit.name
+
+
+def test_the_readme_links_only_inside_the_repository_or_to_the_web() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for target in re.findall(r"\]\(([^)\s]+)\)", readme):
+        if target.startswith(("http://", "https://", "#", "mailto:")):
+            continue
+        path = (ROOT / target.split("#", 1)[0]).resolve()
+        assert path.is_relative_to(ROOT) and path.exists(), target
