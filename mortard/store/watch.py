@@ -60,8 +60,6 @@ WITH k AS (
 SELECT shop, order_id FROM upd ORDER BY rank
 """
 
-_DRIFT_SEEN = "SELECT 1 FROM order_drift WHERE shop = $1 AND order_id = $2 AND fingerprint = $3"
-
 # Once per distinct change, and only while the order is as the watch read it (no run since).
 _DRIFT = """
 INSERT INTO order_drift (shop, order_id, kind, detail, fingerprint)
@@ -131,18 +129,10 @@ class WatchStore:
     async def record_drift(self, shop: str, order_id: int, kind: str, detail: dict[str, Any],
                            seen_at: datetime) -> bool:
         """True if this is news (not recorded before, and the order is still as read)."""
-        text, fingerprint = _fingerprint(kind, detail)
+        text = json.dumps(detail, sort_keys=True, default=str)
+        fingerprint = hashlib.sha256(f"{kind}:{text}".encode()).hexdigest()[:24]
         return await self._db.fetchval(_DRIFT, shop, order_id, kind, json.loads(text), fingerprint,
                                        seen_at) is not None
-
-    async def drift_recorded(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> bool:
-        """Whether this very change was recorded already (the watch acts on a change once)."""
-        return await self._db.fetchval(_DRIFT_SEEN, shop, order_id, _fingerprint(kind, detail)[1]) is not None
-
-
-def _fingerprint(kind: str, detail: dict[str, Any]) -> tuple[str, str]:
-    text = json.dumps(detail, sort_keys=True, default=str)
-    return text, hashlib.sha256(f"{kind}:{text}".encode()).hexdigest()[:24]
 
 
 async def drift_for(db: Queryable, shop: str, order_id: int) -> list[DriftRow]:

@@ -23,9 +23,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from mortard.heartland_contract.errors import (
-    HeartlandError, HeartlandNotFound, HeartlandPaymentError, HeartlandValidationError,
-)
+from mortard.heartland_contract.errors import HeartlandError
 from mortard.sync.machine import ShopRuntime
 from mortard.sync.model import InvalidOrder, Mirror, ShopifyOrder
 from mortard.sync.plan import custom_fields
@@ -52,7 +50,6 @@ class WatchStore(Protocol):   # mortard.store.watch.WatchStore
     async def make_due(self, keys: Sequence[tuple[str, int]], states: Sequence[str], *, dirty: bool,
                        why: str) -> list[tuple[str, int]]: ...
     async def record_drift(self, shop: str, order_id: int, kind: str, detail: dict[str, Any], seen_at: Any) -> bool: ...
-    async def drift_recorded(self, shop: str, order_id: int, kind: str, detail: dict[str, Any]) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,29 +255,17 @@ class WatchRunner:
                             report: PassReport) -> None:
         """Staff fixed what kept it pending and kept what came from Shopify: open it (Heartland checks
         it balances and holds what it requires) and let the machine finish it from what Heartland holds.
-        Once per distinct change: a change Heartland refuses to open is recorded and not tried every
-        interval. The change is recorded as handled only once the order is open, so a 5xx, a timeout
-        or a kill -9 before that leaves it for the next pass (opening is idempotent)."""
-        if await self._store.drift_recorded(r.shop, r.order_id, "staff_fixed", detail):
+        Once per distinct change: a change the machine can't finish with is not tried every interval."""
+        if not await self._store.record_drift(r.shop, r.order_id, "staff_fixed", detail, r.updated_at):
             return
         if reading.status == self._dialect.status_pending:
-            report.calls += 1
             try:
                 await rt.heartland.set_status(reading.order_id, self._dialect.status_open)
-            except (HeartlandValidationError, HeartlandPaymentError, HeartlandNotFound) as exc:
-                # Heartland won't open it as staff left it: the fix is incomplete; staff see why.
-                await self._store.record_drift(r.shop, r.order_id, "staff_fixed", detail, r.updated_at)
+                report.calls += 1
+            except HeartlandError as exc:
+                report.calls += 1
                 log.info("watch_fix_incomplete", shop=r.shop, order_id=r.order_id, error=str(exc))
                 return
-            except HeartlandError as exc:
-                self._looked.pop((r.shop, r.order_id), None)     # look again next pass
-                log.info("watch_reopen_failed", shop=r.shop, order_id=r.order_id, error=str(exc))
-                return
-        # Recorded before it is made due (making it due moves the row the record is checked against);
-        # a kill -9 between the two leaves an open order whose header differs anew: the next pass
-        # sees that change and makes it due.
-        if not await self._store.record_drift(r.shop, r.order_id, "staff_fixed", detail, r.updated_at):
-            return          # a run took the order meanwhile: it reads Heartland itself
         due = await self._store.make_due([(r.shop, r.order_id)], PENDING, dirty=True, why="staff_fixed")
         report.fixed.extend(due)
         for shop, order_id in due:

@@ -52,9 +52,6 @@ class Store:
     async def record_drift(self, shop, order_id, kind, detail, seen_at):
         return True
 
-    async def drift_recorded(self, shop, order_id, kind, detail):
-        return False
-
 
 class Port:
     def __init__(self, stock: dict) -> None:
