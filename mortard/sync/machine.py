@@ -154,7 +154,8 @@ class OrderMachine:
                              found=len(recovered.found) or None)
                     dirty = False
                 stock = None if run.stock_read is None else self._ledger.view(*run.stock_read)
-                inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock)
+                inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock,
+                                staff_payments=mirror.staff_payment_ids)
                 p = plan(inp)
                 if p.converged:
                     await self._remember_customer(rt, run, order, mirror)
