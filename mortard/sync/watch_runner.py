@@ -198,14 +198,15 @@ class WatchRunner:
             self._looked[(r.shop, r.order_id)] = seen
             looked.add((r.shop, r.order_id))
             await self._look_safely(r, rt, mirror, changes, report)
-        # What the budget has left goes to full reads of orders mortard took there, a few a pass
-        # in turn: a payment added by hand changes no header field.
+        # What the budget has left goes to full reads of the watched orders, a few a pass in turn:
+        # a payment added by hand changes no header field (on a pending order it may be the fix).
+        swept = pending + taken
         spare = min(self.settings.sweep_reads, (report.budget - report.calls) // READ_ORDER_CALLS)
-        if spare <= 0 or not taken:
+        if spare <= 0 or not swept:
             return
         start = self._sweep_at.get(account, 0)
         self._sweep_at[account] = start + spare
-        for r in rotated(taken, start)[:spare]:
+        for r in rotated(swept, start)[:spare]:
             if (r.shop, r.order_id) in looked or not self._may(report, READ_ORDER_CALLS):
                 continue
             await self._look_safely(r, shops[r.shop], Mirror.from_json(r.mirror), {}, report)
