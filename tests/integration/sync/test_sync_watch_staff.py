@@ -57,6 +57,7 @@ async def test_staff_filling_a_required_custom_field_lets_mortard_finish_the_ord
     h = await stack.api("GET", f"sales/orders/{o['id']}")
     assert h["status"] == "closed" and h["custom"]["shopify_order_id"] == "typed by staff"
     assert [d["kind"] for d in await drift(stack, 3101)] == ["staff_fixed"]
+    assert ("set_status", "ok") in await journaled(stack, 3101)   # opened by the machine, journaled
 
 
 async def test_staff_adding_an_address_lets_mortard_finish_the_order(make):
@@ -70,6 +71,7 @@ async def test_staff_adding_an_address_lets_mortard_finish_the_order(make):
     await wait_state(stack, 3102, "invoiced")
     h = await stack.api("GET", f"sales/orders/{o['id']}")
     assert h["status"] == "closed" and h["shipping_address_id"] == a["id"]
+    assert ("set_status", "ok") in await journaled(stack, 3102)
 
 
 async def test_staff_opening_the_order_themselves_is_finished_too(make):
