@@ -101,7 +101,7 @@ async def main() -> int:
     ap.add_argument("--rate", type=float, default=5.0, help="the account's rate limit, requests/s")
     ap.add_argument("--interval", type=float, default=60.0, help="the watch's interval, s")
     ap.add_argument("--share", type=float, default=0.1, help="the watch's share of the account's rate")
-    ap.add_argument("--sweep-reads", type=int, default=WatchSettings.sweep_reads,
+    ap.add_argument("--sweep-reads", type=int, default=WatchSettings().sweep_reads,
                     help="full reads a pass of orders mortard took there (payments show on no header)")
     ap.add_argument("--arrive", type=int, default=100, help="units that arrive before pass 2")
     args = ap.parse_args()

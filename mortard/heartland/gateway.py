@@ -101,6 +101,10 @@ class HeartlandGateway:
         taxes = sum((_money(t["value"]) for t in await self.client.list_order_taxes(order_id)), Decimal("0.00"))
         payments = tuple(HPayment(int(p["id"]), _money(p["amount"]), int(p["payment_type_id"]))
                          for p in await self.client.list_order_payments(order_id))
+        discounts = Decimal("0.00")
+        if d.order_discounts_listed:   # ASSUMED readable: the doc shows only the POST
+            async for page in self.client.paginate(f"sales/orders/{order_id}/discounts", [], per_page=d.per_page):
+                discounts += sum((_money(x["amount"]) for x in page.get("results") or ()), Decimal("0.00"))
         invoices = []
         for inv in await self.client.list_invoices(order_id):
             raw_lines = inv["lines"] if d.include_lines and "lines" in inv else \
@@ -122,7 +126,9 @@ class HeartlandGateway:
             billing_address_id=_opt_int(h.get("billing_address_id")),
             shipping_address_id=_opt_int(h.get("shipping_address_id")),
             shipping_charge=_money(h.get("shipping_charge") or "0.00"), lines=lines, tax_total=taxes,
-            payments=payments, invoices=tuple(invoices), tickets=tuple(tickets))
+            payments=payments, invoices=tuple(invoices), tickets=tuple(tickets),
+            custom=tuple(sorted((str(k), "" if v is None else str(v)) for k, v in (h.get("custom") or {}).items())),
+            discount_total=discounts)
 
     async def order_headers(self, order_ids: Sequence[int]) -> tuple[dict[int, OrderHeader], int]:
         """Many orders' headers in few requests: `GET /sales/orders?_filter={"id": {"$in": [...]}}`
@@ -142,10 +148,6 @@ class HeartlandGateway:
                         _opt_int(h.get("billing_address_id")), _opt_int(h.get("shipping_address_id")),
                         dict(h.get("custom") or {}))
         return out, requests
-
-    async def set_status(self, order_id: int, status: str) -> None:
-        """`PUT /sales/orders/{id} {status}` [DOC §2]: the watch opens a pending order staff fixed."""
-        await self.client.set_order_status(order_id, status)
 
     def _line(self, ln: Json) -> ReadLine:
         d = self.dialect

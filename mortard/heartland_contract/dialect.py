@@ -57,6 +57,13 @@ class Dialect:
     # `_include` only for customer, location and stations). Off: each invoice's lines are read
     # from `GET /sales/invoices/{id}/lines`.
     include_lines: bool = False
+    # ASSUMED: `GET /sales/orders/{id}/discounts` lists the order's discounts (`results[].amount`),
+    # as it does for taxes (the doc shows only the POST {description, amount}). The order's `total`
+    # is net of them either way. Off: mortard reads no order discounts (the sandbox does not answer
+    # that GET); a discount staff add shows only as a `total` that differs from mortard's, and the
+    # order is left as staff made it. Line discounts need no setting: `adjusted_unit_price` is the
+    # documented price after them.
+    order_discounts_listed: bool = False
 
     def with_overrides(self, overrides: dict[str, Any]) -> Dialect:
         known = {f.name for f in fields(self)}
@@ -77,4 +84,5 @@ ASSUMPTIONS: dict[str, Any] = {
     "order_line_custom_key": "shopify_line_id",
     "order_line_invoiced_field": "qty_invoiced",
     "include_lines": True,
+    "order_discounts_listed": True,
 }

@@ -87,7 +87,8 @@ async def dry_run(client: Any, row: OrderRecord, settings: ShopSettings, dialect
     stock: dict[tuple[int, int], int] | None = None
     p = Plan()
     for _ in range(MAX_READS):
-        p = plan(PlanInput(order, mirror, settings, catalog, dialect, items, stock))
+        p = plan(PlanInput(order, mirror, settings, catalog, dialect, items, stock,
+                           staff_payments=mirror.staff_payment_ids))
         if p.converged or any(a.mutation for a in p.actions):
             break
         action = p.actions[0]

@@ -259,6 +259,9 @@ def _order_part_routes(part: str) -> list[tuple[str, str, Handler]]:
     add, rendered, kind = _ORDER_PARTS[part]
 
     async def list_part(request: web.Request) -> web.Response:
+        if part == "discounts" and not _account(request).dialect.order_discounts_listed:
+            # heartland-api.md §2 shows only the POST; the GET is Dialect.order_discounts_listed.
+            raise ApiError(404, "not_found", "listing an order's discounts is not documented")
         return _list(request, kind, getattr(_order(request), part), rendered)
 
     async def create_part(request: web.Request) -> web.Response:

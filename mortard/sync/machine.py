@@ -27,7 +27,7 @@ from mortard.sync.execute import CONCURRENT_KINDS, concurrent_groups, execute_to
 from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decide, failure_of
 from mortard.sync.journal import RunJournal
 from mortard.sync.model import Address, Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
-from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK, PlanInput, plan
+from mortard.sync.plan import DEAD, FAILED, PENDING, PlanInput, plan
 from mortard.sync.ports import CustomerMemoryPort, FoundCustomer, HeartlandPort, OrderStore
 from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
 from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, held_by_lines
@@ -154,12 +154,16 @@ class OrderMachine:
                              found=len(recovered.found) or None)
                     dirty = False
                 stock = None if run.stock_read is None else self._ledger.view(*run.stock_read)
-                inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock)
+                inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock,
+                                staff_payments=mirror.staff_payment_ids)
                 p = plan(inp)
                 if p.converged:
                     await self._remember_customer(rt, run, order, mirror)
+                    # A line left waiting for stock is the watch's to look at again (sync/watch.py):
+                    # it reads the account's stock less every hold, so units another run held and
+                    # did not use are found on its next pass.
                     return await self._finish(run, p.state, p.reasons, success=True, mirror=mirror,
-                                              account=rt.account, next_attempt_at=self._recheck(run, p.state, mirror))
+                                              account=rt.account)
                 action = p.actions[0]
                 self._count(action.kind)
                 if run.search is None and not mirror.customer_searched and mirror.order_id is None \
@@ -237,19 +241,6 @@ class OrderMachine:
         are counted by Heartland already once the order is past pending: drop them at once."""
         if mirror.order_id is not None and mirror.status not in (None, self._dialect.status_pending):
             await self._ledger.release(key)
-
-    def _recheck(self, run: _Run, state: str, mirror: Mirror) -> datetime | None:
-        """A line waits for stock while other orders' holds hid units of its item from this run's
-        read: those runs may yet not need them (they fail, or Heartland counts them and the holds
-        end), so look again once their leases are surely over rather than leave it to staff."""
-        if state != WAITING_STOCK or run.stock_read is None:
-            return None
-        waiting = {h.item_id for h in mirror.lines if h.location_id is None and h.qty > h.qty_invoiced}
-        raw, read = run.stock_read
-        seen = self._ledger.view(raw, read)
-        if any(seen.get(unit, 0) < qty for unit, qty in raw.items() if unit[0] in waiting):
-            return self._now() + timedelta(seconds=self._store.lease_s * 2)
-        return None
 
     async def _recover(self, rt: ShopRuntime, run: _Run, public_id: str, known: Mirror) -> Recovered | Unaccounted:
         """Re-read Heartland and rebuild the mirror with the journal (sync/recovery.py says how)."""

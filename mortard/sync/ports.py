@@ -74,6 +74,8 @@ class OrderReading:
     payments: tuple[HPayment, ...]
     invoices: tuple[ReadInvoice, ...]
     tickets: tuple[ReadTicket, ...]      # those asked for by public id that exist
+    custom: tuple[tuple[str, str], ...] = ()       # the order's `custom` (§1, §2)
+    discount_total: Decimal = Decimal("0.00")      # only with Dialect.order_discounts_listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +160,11 @@ class ShopifyPort(Protocol):
     async def create_webhook_subscription(self, topic: str, address: str) -> WebhookSubscription: ...
 class WatchPort(HeartlandPort, Protocol):
     """What the watch over waiting orders (sync/watch_runner.py) asks of an account beyond the
-    core's port: many orders' headers in few requests, and opening a pending order staff fixed."""
+    core's port: many orders' headers in few requests. (It only reads: every write is the machine's.)"""
 
     async def order_headers(self, order_ids: Sequence[int]) -> tuple[dict[int, Any], int]:
         """Header by order id (`sync.watch.OrderHeader`), and the requests it took."""
         ...
-
-    async def set_status(self, order_id: int, status: str) -> None: ...
 
 class CustomerMemoryPort(Protocol):
     """Shopify buyer → Heartland customer and addresses, per account (mortard/store/customers.py)."""

@@ -45,7 +45,7 @@ from decimal import Decimal
 from typing import Any
 
 from mortard.sync.journal import FAILED, UNSENT
-from mortard.sync.model import Address, HInvoice, HInvoiceLine, HLine, HTicket, Mirror, matching_address
+from mortard.sync.model import Address, HInvoice, HInvoiceLine, HLine, HPayment, HTicket, Mirror, matching_address
 from mortard.sync.ports import FoundCustomer, JournalEntry, OrderReading, ReadLine
 
 ZERO = Decimal("0.00")
@@ -109,13 +109,41 @@ def rebuild(reading: OrderReading | None, journal: Sequence[JournalEntry], known
                             ln.location_id, done))
     tickets, ticket_found, pinned = _tickets(reading, journal, known)
     created, documents = _creates_found(journal, reading, invoices, ticket_found)
+    payments, paid = _payments(reading, journal, known)
     mirror = Mirror(
         customer_searched=True, customer_id=reading.customer_id,
         billing_address_id=reading.billing_address_id, shipping_address_id=reading.shipping_address_id,
         order_id=reading.order_id, status=reading.status, lines=tuple(hlines), tax_total=reading.tax_total,
-        shipping_charge=reading.shipping_charge, payments=reading.payments, invoices=invoices,
-        tickets=tickets)
-    return Recovered(mirror, {**found, **created}, documents, pinned)
+        shipping_charge=reading.shipping_charge, payments=payments, invoices=invoices,
+        tickets=tickets, discount_total=reading.discount_total, custom=reading.custom)
+    return Recovered(mirror, {**found, **created, **paid}, documents, pinned)
+
+
+def _payments(reading: OrderReading, journal: Sequence[JournalEntry], known: Mirror
+              ) -> tuple[tuple[HPayment, ...], dict[int, int]]:
+    """The order's payments, each marked whether mortard made it: the stored mirror or an answered
+    journal row says so, or it is a journaled add_payment whose answer was lost (same amount and
+    payment type, oldest first). Any other payment was made in Heartland by hand (`by_staff`).
+    Also the add_payment rows found landed (journal id -> Heartland id)."""
+    mine = {p.id for p in known.payments if not p.by_staff}
+    mine |= {e.heartland_id for e in journal if e.action == "add_payment" and e.heartland_id is not None}
+    candidates = [e for e in journal if e.action == "add_payment" and e.heartland_id is None
+                  and e.status not in _NEVER_LANDED]
+    out: list[HPayment] = []
+    found: dict[int, int] = {}
+    for p in sorted(reading.payments, key=lambda p: p.id):
+        if p.id in mine:
+            out.append(HPayment(p.id, p.amount, p.payment_type_id))
+            continue
+        match = next((e for e in candidates if Decimal(str(e.request.get("amount"))) == p.amount
+                      and int(e.request.get("payment_type_id") or 0) == p.payment_type_id), None)
+        if match is not None:
+            candidates.remove(match)
+            found[match.id] = p.id
+            out.append(HPayment(p.id, p.amount, p.payment_type_id))
+        else:
+            out.append(HPayment(p.id, p.amount, p.payment_type_id, by_staff=True))
+    return tuple(out), found
 
 
 # -- before the order exists ------------------------------------------------------------------------

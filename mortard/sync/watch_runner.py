@@ -6,8 +6,9 @@ A pass, within its call budget and only while the account is not held (a 429 pau
 2. **headers**: one `$in` read of the headers of its `pending` orders and of the orders mortard
    opened or closed recently, compared with their mirrors;
 3. for each that changed, a full read: a pending order staff fixed without touching what mortard
-   put there from Shopify (lines, tax, shipping, payments) is opened (if staff didn't) and made due
-   to be re-planned from Heartland (`mirror_dirty`), which invoices it; one whose fix disagrees
+   put there from Shopify (lines, tax, shipping, its payments; a payment staff added is theirs) is
+   made due to be re-read and re-planned from Heartland (`mirror_dirty`): the machine opens it
+   (journaled, as every write) and invoices it. The watch sends nothing itself. One whose fix disagrees
    with Shopify, and any order mortard had opened or closed, is left as staff made it, and the
    difference is recorded as drift (`order_drift`, `mortard orders show`, a metric).
 
@@ -197,14 +198,15 @@ class WatchRunner:
             self._looked[(r.shop, r.order_id)] = seen
             looked.add((r.shop, r.order_id))
             await self._look_safely(r, rt, mirror, changes, report)
-        # What the budget has left goes to full reads of orders mortard took there, a few a pass
-        # in turn: a payment added by hand changes no header field.
+        # What the budget has left goes to full reads of the watched orders, a few a pass in turn:
+        # a payment added by hand changes no header field (on a pending order it may be the fix).
+        swept = pending + taken
         spare = min(self.settings.sweep_reads, (report.budget - report.calls) // READ_ORDER_CALLS)
-        if spare <= 0 or not taken:
+        if spare <= 0 or not swept:
             return
         start = self._sweep_at.get(account, 0)
         self._sweep_at[account] = start + spare
-        for r in rotated(taken, start)[:spare]:
+        for r in rotated(swept, start)[:spare]:
             if (r.shop, r.order_id) in looked or not self._may(report, READ_ORDER_CALLS):
                 continue
             await self._look_safely(r, shops[r.shop], Mirror.from_json(r.mirror), {}, report)
@@ -243,29 +245,25 @@ class WatchRunner:
             detail["status"] = [mirror.status, reading.status]
         if not detail:
             return
-        if r.sync_state in PENDING and not content and not payments and not money:
-            await self._finish_fixed(r, rt, reading, detail, report)
+        # Payments staff added are Heartland's (the planner takes them as such: PlanInput.staff_payments);
+        # one they changed or took off, like any line or charge, disagrees with what came from Shopify.
+        only_added = all("added" in p for p in payments)
+        if r.sync_state in PENDING and not content and only_added and not money:
+            await self._finish_fixed(r, detail, report)
             return
         kind = "staff_disagrees" if r.sync_state in PENDING else "heartland_edited"
         if await self._store.record_drift(r.shop, r.order_id, kind, detail, r.updated_at):
             report.drift.append((r.shop, r.order_id, kind))
             log.warning("order_drift", shop=r.shop, order_id=r.order_id, kind=kind, changes=sorted(detail))
 
-    async def _finish_fixed(self, r: Any, rt: ShopRuntime, reading: Any, detail: dict[str, Any],
-                            report: PassReport) -> None:
-        """Staff fixed what kept it pending and kept what came from Shopify: open it (Heartland checks
-        it balances and holds what it requires) and let the machine finish it from what Heartland holds.
-        Once per distinct change: a change the machine can't finish with is not tried every interval."""
+    async def _finish_fixed(self, r: Any, detail: dict[str, Any], report: PassReport) -> None:
+        """Staff fixed what kept it pending and kept what came from Shopify: make it due, to be re-read
+        and re-planned from what Heartland holds now. The machine opens it (if staff didn't), under
+        its journal like every write (Heartland checks it balances and holds what it requires), and
+        invoices it; the watch itself only reads. Once per distinct change: a change the machine
+        can't finish with is not tried every interval."""
         if not await self._store.record_drift(r.shop, r.order_id, "staff_fixed", detail, r.updated_at):
             return
-        if reading.status == self._dialect.status_pending:
-            try:
-                await rt.heartland.set_status(reading.order_id, self._dialect.status_open)
-                report.calls += 1
-            except HeartlandError as exc:
-                report.calls += 1
-                log.info("watch_fix_incomplete", shop=r.shop, order_id=r.order_id, error=str(exc))
-                return
         due = await self._store.make_due([(r.shop, r.order_id)], PENDING, dirty=True, why="staff_fixed")
         report.fixed.extend(due)
         for shop, order_id in due:

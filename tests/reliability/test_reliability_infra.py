@@ -194,8 +194,7 @@ async def test_heartland_outage_then_backlog_drains_without_duplicates(
         await pool.execute("UPDATE orders SET next_attempt_at = now() WHERE next_attempt_at IS NOT NULL")
         expected = _public_ids(hooks, acked)
         rows = await settle(pool, len(expected), timeout=60)
-        # A line waiting for stock others held may be scheduled to look again (machine._recheck):
-        # that is settled, not backlog.
+        # An order parked waiting for stock is settled, not backlog (the watch looks at it again).
         backlog = await pool.fetchval("SELECT count(*) FROM orders WHERE due_seq > done_seq OR lease_owner IS NOT NULL "
                                       "OR (next_attempt_at IS NOT NULL AND sync_state <> 'waiting_stock')")
         alive = daemon_alive(stack.daemon)

@@ -20,14 +20,16 @@ from mortard.app import Daemon
 from mortard.config import Config, config_from_dict
 from mortard.testing.shopify import Webhook
 from mortard.sandbox import create_app
+from mortard.heartland_contract.dialect import Dialect
 
 SHOP = "acme-store.myshopify.com"
 SHOP2 = "globex-store.myshopify.com"
 TOKENS = {"ACME_TOKEN": "sandbox-token-acme", "GLOBEX_TOKEN": "sandbox-token-globex"}
 
 
-async def start_sandbox(faults: dict | None = None, fixture: Any = None) -> tuple[web.AppRunner, str]:
-    app = create_app(fixture, faults=faults)
+async def start_sandbox(faults: dict | None = None, fixture: Any = None,
+                        dialect: dict[str, Any] | None = None) -> tuple[web.AppRunner, str]:
+    app = create_app(fixture, faults=faults, **({"dialect": Dialect().with_overrides(dialect)} if dialect else {}))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -38,7 +40,7 @@ async def start_sandbox(faults: dict | None = None, fixture: Any = None) -> tupl
 
 def stack_config(*, db_url: str, bootstrap: str, topic: str, sandbox_url: str,
                  shop_settings: dict[str, Any] | None = None, daemon: dict[str, Any] | None = None,
-                 accounts: dict[str, Any] | None = None) -> Config:
+                 accounts: dict[str, Any] | None = None, dialect: dict[str, Any] | None = None) -> Config:
     acc = {"rate_per_second": 2000.0, "burst": 500, "max_concurrency": 64, "request_timeout_s": 5.0}
     acc.update(accounts or {})
     return config_from_dict({
@@ -47,7 +49,7 @@ def stack_config(*, db_url: str, bootstrap: str, topic: str, sandbox_url: str,
                   "group_id": f"g-{topic}", "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
                   "commit_interval_s": 0.2},
         "daemon": {"ops_port": 0, "sweep_interval_s": 0.2, "drain_timeout_s": 10, **(daemon or {})},
-        "heartland": {"accounts": {
+        "heartland": {**({"dialect": dialect} if dialect else {}), "accounts": {
             "acme": {"token_env": "ACME_TOKEN", "base_url": f"{sandbox_url}/acme/api/", **acc},
             "globex": {"token_env": "GLOBEX_TOKEN", "base_url": f"{sandbox_url}/globex/api/", **acc}}},
         "shops": {SHOP: {"heartland_account": "acme", "settings": shop_settings or {}},

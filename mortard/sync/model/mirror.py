@@ -29,6 +29,9 @@ class HPayment:
     id: int
     amount: Decimal
     payment_type_id: int
+    # Made in Heartland by someone else (staff): no journal row of mortard's made it (recovery finds
+    # these). The planner takes them as Heartland's (PlanInput.staff_payments).
+    by_staff: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +84,20 @@ class Mirror:
     payments: tuple[HPayment, ...] = ()
     invoices: tuple[HInvoice, ...] = ()
     tickets: tuple[HTicket, ...] = ()
+    # Order-level discounts on the Heartland order (`/sales/orders/{id}/discounts`, read with
+    # Dialect.order_discounts_listed; mortard itself folds Shopify's discounts into line prices).
+    discount_total: Decimal = Decimal("0.00")
+    # The order's custom fields as Heartland last showed them (a re-read): staff may fill a required
+    # one there. What mortard sent on create is the Shopify order's (plan/inputs.custom_fields).
+    custom: tuple[tuple[str, str], ...] = ()
 
     @property
     def payments_total(self) -> Decimal:
         return sum((p.amount for p in self.payments), Decimal("0.00"))
+
+    @property
+    def staff_payment_ids(self) -> frozenset[int]:
+        return frozenset(p.id for p in self.payments if p.by_staff)
 
     @property
     def lines_total(self) -> Decimal:
@@ -92,7 +105,7 @@ class Mirror:
 
     @property
     def order_total(self) -> Decimal:
-        return (self.lines_total + self.tax_total + self.shipping_charge).quantize(CENT)
+        return (self.lines_total + self.tax_total + self.shipping_charge - self.discount_total).quantize(CENT)
 
     def sold_for(self, shopify_line_id: int) -> int:
         """Units of a Shopify line sold on sale tickets (added after the order closed)."""
@@ -141,6 +154,8 @@ class Mirror:
                                   total=Decimal(str(t["total"])),
                                   sold=tuple((int(k), int(q)) for k, q in t.get("sold") or ()))
                           for t in d.get("tickets", ())),
+            discount_total=Decimal(str(d.get("discount_total", "0.00"))),
+            custom=tuple((str(k), str(v)) for k, v in d.get("custom") or ()),
         )
 
 

@@ -3,11 +3,11 @@ and the reason given when its money does not balance.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from mortard.sync.actions import AddPayment, AddTax, Plan, Reason, SetShipping
-from mortard.sync.model import Item, Mirror
+from mortard.sync.model import HPayment, Item, Mirror
 from mortard.sync.money import CENT, ZERO
 from mortard.sync.plan.inputs import (
     CREATING, PENDING, PlanInput, desired_qty, payment_type_for, refunded_units,
@@ -36,7 +36,7 @@ def closing(inp: PlanInput, items: Mapping[int, Item | None]) -> bool:
 def closed_total(m: Mirror) -> Decimal:
     """The order's total once every line is down to its invoiced units."""
     return (sum((h.unit_price * h.qty_invoiced for h in m.lines), ZERO) + m.tax_total
-            + m.shipping_charge).quantize(CENT)
+            + m.shipping_charge - m.discount_total).quantize(CENT)
 
 
 def imbalance(inp: PlanInput, total: Decimal) -> Reason:
@@ -122,10 +122,15 @@ def plan_payments(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns
     desired_net, received = desired
     have: dict[int, Decimal] = {}
     have_received: dict[int, Decimal] = {}
+    staff = [p for p in m.payments if p.id in inp.staff_payments]
     for p in m.payments:
+        if p.id in inp.staff_payments:
+            continue
         have[p.payment_type_id] = have.get(p.payment_type_id, ZERO) + p.amount
         if p.amount > 0:
             have_received[p.payment_type_id] = have_received.get(p.payment_type_id, ZERO) + p.amount
+    if staff:
+        desired_net, received = staff_covered(desired_net, received, have, have_received, staff)
     for ptid in sorted(set(desired_net) | set(have)):
         # Money received goes on as itself and refunds as negative payments, even when both are known at
         # once (an order refunded before it reached Heartland): once the order closes, its negative
@@ -138,3 +143,34 @@ def plan_payments(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns
             return Plan((AddPayment(m.order_id, delta, ptid),), state=CREATING)
     return None
 
+
+
+def staff_covered(net: Mapping[int, Decimal], received: Mapping[int, Decimal], have: Mapping[int, Decimal],
+                  have_received: Mapping[int, Decimal], staff: Sequence[HPayment]
+                  ) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+    """What mortard itself must still hold, by payment type, once the payments staff made in
+    Heartland count as Heartland's (PlanInput.staff_payments).
+
+    Money staff took stands for money Shopify says was received that mortard's own payments don't
+    hold yet; a refund staff gave by hand stands for a Shopify refund mortard hasn't booked. Such a
+    part is not booked again (no duplicate). Staff money beyond that is left where it is: mortard
+    never books a payment to take it off (an order that then doesn't balance waits for a person)."""
+    net, received = dict(net), dict(received)
+    taken = sum((p.amount for p in staff if p.amount > 0), ZERO)
+    given = sum((p.amount for p in staff if p.amount < 0), ZERO)
+    # Their own payment types first, then the rest in order.
+    types = [t for t in dict.fromkeys(p.payment_type_id for p in staff) if t in net]
+    types += [t for t in sorted(net) if t not in types]
+    for ptid in types:
+        want_in = received.get(ptid, ZERO) - have_received.get(ptid, ZERO)
+        cover = min(taken, max(ZERO, want_in))
+        if cover:
+            received[ptid] = received.get(ptid, ZERO) - cover
+            net[ptid] -= cover
+            taken -= cover
+        want_out = (net[ptid] - received.get(ptid, ZERO)) - (have.get(ptid, ZERO) - have_received.get(ptid, ZERO))
+        cover = max(given, min(ZERO, want_out))
+        if cover:
+            net[ptid] -= cover
+            given -= cover
+    return net, received

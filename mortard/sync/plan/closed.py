@@ -68,6 +68,12 @@ def _closed_money_gap(inp: PlanInput) -> Reason | None:
     heartland = m.payments_total + sum((t.total for t in m.tickets), ZERO)
     if shopify == heartland:
         return None
+    # Money staff took (or gave back) in Heartland by hand is Heartland's (PlanInput.staff_payments):
+    # a difference it alone explains was theirs to make, and the watch recorded it (drift).
+    staff = [p.amount for p in m.payments if p.id in inp.staff_payments]
+    gap = heartland - shopify
+    if ZERO < gap <= sum((a for a in staff if a > 0), ZERO) or sum((a for a in staff if a < 0), ZERO) <= gap < ZERO:
+        return None
     facts = (f"Shopify holds {shopify} (received {received}, refunded {o.refunded}) and Heartland's closed order "
              f"and tickets hold {heartland}")
     if shopify > heartland:
@@ -184,8 +190,8 @@ def _absorbed(inp: PlanInput, ret: Returns) -> dict[int, Decimal]:
     by_id = {r.id: r for r in o.refunds}
     # Money Shopify received that the order no longer holds, but only as far as negative payments show
     # it (money received later for items a closed order can't take is not a refund).
-    left = min(sum((p.amount for p in o.payments), ZERO) - m.payments_total,
-               -sum((p.amount for p in m.payments if p.amount < 0), ZERO))
+    mine = [p.amount for p in m.payments if p.id not in inp.staff_payments]
+    left = min(sum((p.amount for p in o.payments), ZERO) - sum(mine, ZERO), -sum((a for a in mine if a < 0), ZERO))
     for t in m.tickets:
         r = by_id.get(t.refund_id) if t.refund_id is not None else None
         if r is not None:

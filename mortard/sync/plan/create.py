@@ -60,12 +60,15 @@ def pending_reasons(inp: PlanInput, items: Mapping[int, Item | None]) -> tuple[R
     if m.order_total != m.payments_total:
         reasons.append(Reason("total_mismatch",
                               f"order total {m.order_total} does not equal payments {m.payments_total}"))
-    custom = custom_fields(o, inp.settings)
+    # What Heartland holds counts as well as what mortard sent: staff may have filled a required
+    # field or added an address there (the watch re-reads the order: sync/watch.py).
+    custom = {**dict(m.custom), **{k: v for k, v in custom_fields(o, inp.settings).items() if v}}
     empty = [k for k in inp.catalog.required_custom_fields if not custom.get(k)]
     if empty:
         reasons.append(Reason("required_custom_field",
                               f"required Heartland custom field(s) empty: {', '.join(empty)}"))
-    if o.billing_address is None and o.shipping_address is None:
+    if o.billing_address is None and o.shipping_address is None and \
+            m.billing_address_id is None and m.shipping_address_id is None:
         reasons.append(Reason("missing_addresses", "the order has neither a shipping nor a billing address"))
     return tuple(reasons)
 

@@ -30,6 +30,10 @@ class PlanInput:
     dialect: Dialect
     items: Mapping[str, Item | None] | None = None   # sku -> item; None = not loaded yet
     stock: Stock | None = None                       # None = not loaded yet
+    # Payments on the Heartland order that staff made, not mortard (ids; sync/recovery.py tells them
+    # apart by mortard's journal, and the mirror keeps the mark). They are Heartland's: never taken
+    # off, and counted toward the money Shopify says was paid, so that money is not added twice.
+    staff_payments: frozenset[int] = frozenset()
 
     @property
     def public_id(self) -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from mortard.heartland_contract.dialect import DEFAULT_DIALECT
 from mortard.sync.machine import ShopRuntime
-from mortard.sync.model import Catalog, HLine, Location, Mirror
+from mortard.sync.model import Catalog, HLine, HPayment, Location, Mirror
 from mortard.sync.settings import ShopSettings
 from mortard.sync.watch import OrderHeader
 from mortard.sync.watch_runner import WatchRunner, WatchSettings
@@ -29,6 +29,7 @@ class Row:
     heartland_order_id: int
     tags: str = ""
     snapshot: dict | None = None
+    reasons: tuple = ()
 
 
 class Store:
@@ -123,3 +124,46 @@ async def test_a_held_account_defers_the_pass():
                     rates={"acme": 5.0}, busy=lambda account: True)
     report = await w.pass_once("acme")
     assert report.deferred and report.calls == 0 and port.stock_reads == []
+
+
+class FixedPort(Port):
+    """A pending order staff fixed in Heartland: its custom field filled (on the header) and a
+    payment taken (on the full read). Any write would be recorded."""
+
+    def __init__(self, mirror: Mirror) -> None:
+        super().__init__({})
+        self.mirror = mirror
+        self.writes: list = []
+
+    async def order_headers(self, ids):
+        self.header_reads.append(list(ids))
+        m = self.mirror
+        return {i: OrderHeader(i, "pending", m.order_total, None, None, {"gift_note": "typed by staff"})
+                for i in ids}, 1
+
+    async def read_order(self, public_id, tickets):
+        from mortard.sync.ports import OrderReading, ReadLine
+        self.full_reads.append(public_id)
+        m = self.mirror
+        return OrderReading(m.order_id, "pending", m.customer_id, None, None, m.shipping_charge,
+                            tuple(ReadLine(h.id, h.item_id, h.qty, h.unit_price, h.original_price, h.location_id)
+                                  for h in m.lines), m.tax_total, (HPayment(9, m.order_total, 7),), (), ())
+
+    async def send(self, mirror, action):
+        self.writes.append(action)
+        return None, None
+
+    async def set_status(self, order_id, status):
+        self.writes.append(("set_status", order_id, status))
+
+
+async def test_a_pending_order_staff_fixed_is_made_due_to_be_reread_and_the_watch_writes_nothing():
+    """Opening it is the machine's, under its journal (a kill mid-write is recovered like any other)."""
+    mirror = Mirror(customer_searched=True, customer_id=3, order_id=1500, status="pending",
+                    lines=(HLine(1, 1, 10, 1, Decimal("5.00"), Decimal("5.00"), 2),))
+    row = Row("shop", 1, "#1", "pending", T0, T0, mirror.to_json(), 1500)
+    row.reasons = ("total_mismatch", "required_custom_field")
+    store, port = Store([row]), FixedPort(mirror)
+    report = await runner(store, port).pass_once("acme")
+    assert store.due == [("shop", 1)] and report.fixed == [("shop", 1)]
+    assert port.writes == []
