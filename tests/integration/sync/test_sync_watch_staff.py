@@ -60,6 +60,30 @@ async def test_staff_filling_a_required_custom_field_lets_mortard_finish_the_ord
     assert ("set_status", "ok") in await journaled(stack, 3101)   # opened by the machine, journaled
 
 
+async def test_a_failed_reopen_of_a_staff_fixed_order_is_tried_again(make):
+    """Heartland answers 503 to every PUT of the order while staff's fix is found: the open (the
+    machine's journaled set_status) is retried once Heartland answers again, and the order is
+    finished with the staff's edit intact; a fix seen once is not forgotten after one failure."""
+    stack = await make(daemon=WATCH, shop_settings={"custom_fields": {}})
+    await stack.api("PUT", "custom_fields/1", {"required": True})
+    o = await pending_order(stack, 3104, "required_custom_field")
+    await stack.stop_daemon()
+    await stack.api("PUT", f"sales/orders/{o['id']}", {"custom": {"shopify_order_id": "typed by staff"}})
+    await stack.control("PUT", "faults", {"accounts": {"acme": {
+        "error_rate": 1.0, "error_status": 503, "routes": ["PUT /api/sales/orders/*"]}}})
+    await stack.start_daemon()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while loop.time() < deadline and not (await stack.state())["requests"].get("PUT /api/sales/orders/{id}", {}).get("503"):
+        await asyncio.sleep(0.1)
+    assert (await stack.state())["requests"]["PUT /api/sales/orders/{id}"].get("503")
+    assert (await stack.order(3104))["sync_state"] != "invoiced"
+    await stack.control("PUT", "faults", {"accounts": {"acme": {"error_rate": 0.0, "routes": []}}})
+    await wait_state(stack, 3104, "invoiced", timeout=60)
+    h = await stack.api("GET", f"sales/orders/{o['id']}")
+    assert h["status"] == "closed" and h["custom"]["shopify_order_id"] == "typed by staff"
+
+
 async def test_staff_adding_an_address_lets_mortard_finish_the_order(make):
     stack = await make(daemon=WATCH)
     o = await pending_order(stack, 3102, "missing_addresses", addresses="none")
