@@ -74,6 +74,12 @@ class Browser:
         await self.type("input[name=username]", user)
         await self.type("input[name=password]", PASSWORDS[user])
         await self.click("form.login button[type=submit]")
+        # The click may return before the login's redirect has loaded (a busy machine): wait for it, or
+        # the next go() races the redirect and the page read is the overview.
+        for _ in range(100):
+            if "/login" not in await self.url():
+                return
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
