@@ -21,13 +21,16 @@ from mortard.consume.consumer import InboxConsumer
 from mortard.heartland import AccountLimits, FairSlots, HeartlandAccount, HeartlandClient
 from mortard.heartland.catalog import AccountCatalog
 from mortard.heartland.gateway import HeartlandGateway
+from mortard.heartland.token_check import TokenChecker
 from mortard.reconcile.loop import ReconcileSettings, Reconciler
 from mortard.shopify import ShopifyClient, ShopifyGateway, ShopifyShop
 from mortard.consume.security import describe as describe_kafka
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.ops.shutdown import STOP_GRACE_S, arm_exit_deadline
 from mortard.ops.startup import postgres_address, with_retries
+from mortard.ops.throttled_log import ThrottledLog, is_outage
 from mortard.store.customers import CustomerMemory
+from mortard.store import health_checks
 from mortard.store.db import migrate, ping, pool_from_config
 from mortard.store.instance import InstanceLock, InstanceTaken, owner_id
 from mortard.store.orders import OrderStore
@@ -35,7 +38,7 @@ from mortard.store.reservations import StockHolds
 from mortard.store.shops import settings_overrides
 from mortard.store.stats import orders_by_state, pending_reasons
 from mortard.store.watch import WatchStore
-from mortard.sync.failures import RetryPolicy
+from mortard.sync.failures import TOKEN_REFUSED, RetryPolicy
 from mortard.sync.machine import OrderMachine, ShopRuntime
 from mortard.sync.scheduler import Scheduler
 from mortard.sync.watch_runner import WatchRunner, WatchSettings
@@ -88,6 +91,7 @@ class Daemon:
     scheduler: Scheduler | None = None
     machine: OrderMachine | None = None
     watch: WatchRunner | None = None
+    tokens: TokenChecker | None = None
     clients: dict[str, HeartlandClient] = field(default_factory=dict)
     # Shops with Admin API access reconcile; without it mortard only listens.
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
@@ -147,13 +151,18 @@ class Daemon:
         slots = FairSlots(cfg.daemon.max_orders_in_flight)
         self.scheduler = Scheduler(self.machine, store, lambda shop: cfg.shops[shop].heartland_account
                                    if shop in cfg.shops else "?", slots=slots,
-                                   sweep_interval_s=cfg.daemon.sweep_interval_s)
+                                   sweep_interval_s=cfg.daemon.sweep_interval_s,
+                                   outage_log=ThrottledLog(log, interval_s=60.0, only=is_outage))
 
         # Up before the group join, which can wait for ever in a stuck rebalance: /readyz says so.
         self.ops = OpsServer(self.metrics, host=cfg.daemon.ops_host, port=cfg.daemon.ops_port,
                              readiness_checks={"postgres": self._postgres_ok, "kafka": self._kafka_ok,
                                                "sync": lambda: self.scheduler is not None},
                              liveness=lambda: self._monitor is None or self._monitor.is_alive())
+        self.tokens = self._token_checker()
+        for name in cfg.accounts:
+            self.ops.add_readiness_check(f"heartland_token:{name}",
+                                         lambda name=name: self.tokens is None or self.tokens.accepted(name))
         await self.ops.start()
         self._notifier.status("joining the Kafka consumer group")
         self.consumer = InboxConsumer(cfg.kafka, self.pool, known_shops=set(cfg.shops),
@@ -169,6 +178,7 @@ class Daemon:
         self._monitor.start()
         self._background.append(asyncio.create_task(self._gauges(), name="state-gauges"))
         self._background.append(asyncio.create_task(self._watch_instance(), name="instance-lock"))
+        self._background.append(asyncio.create_task(self.tokens.run(self._stop), name="heartland-token-check"))
         self.watch = self._watcher(runtimes)
         self._background.append(asyncio.create_task(self.watch.run(self._stop), name="waiting-orders-watch"))
         self.ready.set()
@@ -186,7 +196,8 @@ class Daemon:
             client = self.shopify_clients[domain] = shopify_client(shop, observer)
             rec = self.reconcilers[domain] = Reconciler(
                 domain, ShopifyGateway(client), ReconcileStore(self.pool), ReconcileSettings.of(shop.shopify),
-                metrics=self.metrics, on_due=self.scheduler.on_due, owner=self.owner)
+                metrics=self.metrics, on_due=self.scheduler.on_due, owner=self.owner,
+                on_subscriptions=self._store_subscriptions)
             self._background.append(asyncio.create_task(rec.run_forever(), name=f"reconcile-{domain}"))
 
     async def run_until_stopped(self) -> None:
@@ -270,6 +281,30 @@ class Daemon:
 
     # -- health ----------------------------------------------------------------------------------
 
+    def _token_checker(self) -> TokenChecker:
+        """Each account's token, checked at start and every heartland_token_check_s (readiness, the
+        refused gauge, the stored verdict); a token that works again wakes the orders waiting for it."""
+        cfg = self.config
+        pool = self.pool
+        assert pool is not None
+
+        async def record(account: str, refused: bool, status: int | None, detail: str) -> None:
+            await health_checks.record_token_check(pool, account, refused=refused, status=status, detail=detail)
+
+        async def wake(account: str) -> None:
+            shops = [d for d, s in cfg.shops.items() if s.heartland_account == account]
+            woken = await health_checks.wake_token_waiters(pool, shops, TOKEN_REFUSED)
+            if woken:
+                log.info("heartland_token_waiters_woken", account=account, orders=woken)
+
+        return TokenChecker(self.clients, interval_s=cfg.daemon.heartland_token_check_s, metrics=self.metrics,
+                            record=record, on_accepted=wake)
+
+    async def _store_subscriptions(self, shop: str, check: Any) -> None:
+        assert self.pool is not None
+        await health_checks.record_subscriptions(self.pool, shop, check.address, check.api_version,
+                                                 [(t.topic, t.status) for t in check.topics])
+
     async def _postgres_ok(self) -> bool:
         return self.pool is not None and await ping(self.pool)
 
@@ -309,6 +344,7 @@ class Daemon:
                 log.warning("instance_lock_retry", owner=self.owner, error=str(exc))
 
     async def _gauges(self) -> None:
+        gauge_log = ThrottledLog(log, interval_s=60.0)
         while True:
             try:
                 assert self.pool is not None and self.scheduler is not None
@@ -323,7 +359,7 @@ class Daemon:
                     self._notifier.status(f"{len(self.consumer.assignment)} partitions, "
                                           f"{self.scheduler.in_flight} orders in flight")
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                log.warning("gauge_update_failed", error=str(exc))
+                gauge_log.failure("gauge_update_failed", exc)
             await asyncio.sleep(5)
 
 

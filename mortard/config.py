@@ -105,6 +105,8 @@ class DaemonConfig:
     watch_share: float = 0.1
     # uvloop is a faster event loop (less CPU per request and statement); "auto" uses it when installed.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # The Heartland token check (heartland/token_check.py): at start and every this many seconds.
+    heartland_token_check_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,8 +105,8 @@ def build_app(cfg: Config, pool: asyncpg.Pool) -> web.Application:
     for key, handler in actions.ORDER_HANDLERS.items():
         r.add_post(f"/orders/{{shop}}/{{order}}/{key}", handler)
     r.add_post("/dead-letters/{id}/replay", actions.replay_letter)
-    # PLUG (issues 14/15): a drift page and a webhook-subscription status page register here as
-    #   GET routes (read-only, any logged-in user) and add an entry to templates/base.html's nav.
+    r.add_get("/drift", pages.drift_page)
+    r.add_get("/webhooks", pages.webhooks_page)
     return app
 
 

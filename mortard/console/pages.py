@@ -1,7 +1,7 @@
 """The console's read-only pages: overview, queues, one order, and its dry-run plan.
 
 `NEEDS_A_PERSON` lists what the overview counts as waiting for a person; each entry links to the
-queue that shows it. Other parts of mortard plug their own counts in there (see the PLUG notes).
+queue or page that shows it, drift and the stored health checks included.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from mortard.operator._db import find_order
 from mortard.operator.errors import UserError
 from mortard.operator.orders import _names_from_snapshot, timeline
 from mortard.store import console as store
+from mortard.store import health_checks
 from mortard.store.db import Queryable
 from mortard.store.order_timeline import load_timeline
 from mortard.store.stats import dead_letters_by_reason
@@ -67,10 +68,13 @@ NEEDS_A_PERSON: list[NeedsAPerson] = [
     NeedsAPerson("dead orders", _count("dead"), "/queues?kind=dead"),
     NeedsAPerson("waiting for stock", _count("waiting_stock"), "/queues?kind=waiting"),
     NeedsAPerson("dead letters not replayed", _count("dead_letters"), "/queues?kind=dead-letters"),
-    # PLUG (issue 15, drift): orders whose Heartland copy drifted from Shopify — add
-    #   NeedsAPerson("drifted orders", <count from its store module>, "<its queue or page>").
-    # PLUG (issue 14): shops missing webhook subscriptions, and Heartland accounts refusing their
-    #   token — one NeedsAPerson each, counted from what those checks record.
+    # What the watch and the daemon's health checks stored (store/health_checks.py).
+    NeedsAPerson("orders changed in Heartland by staff (drift)",
+                 lambda db, _counts: health_checks.drifted_order_count(db), "/drift"),
+    NeedsAPerson("shops missing webhook subscriptions",
+                 lambda db, _counts: health_checks.shops_missing_subscriptions(db), "/webhooks"),
+    NeedsAPerson("Heartland accounts refusing their token",
+                 lambda db, _counts: health_checks.refused_accounts(db), "/webhooks#heartland-tokens"),
 ]
 
 
@@ -271,3 +275,26 @@ async def plan_page(request: web.Request) -> web.Response:
     actions = [action_text(a.describe(), result.names) for a in result.mutations]
     return st.render(request, "plan.html", row=row, result=result, account=account, actions=actions,
                      matches=result.heartland == result.stored if result.heartland is not None else None)
+
+
+# -- drift and health checks -----------------------------------------------------------------------
+
+async def drift_page(request: web.Request) -> web.Response:
+    """Orders staff changed in Heartland after mortard took them there, as the watch noticed them."""
+    st: ConsoleState = request.app[STATE]
+    shop = request.query.get("shop") or None
+    orders = await health_checks.drifted_orders(st.pool, shop, LIMIT)
+    shops = sorted(set(await store.shops_seen(st.pool)) | set(st.cfg.shops))
+    return st.render(request, "drift.html", orders=orders, shop=shop or "", shops=shops, limit=LIMIT,
+                     now=datetime.now(timezone.utc))
+
+
+async def webhooks_page(request: web.Request) -> web.Response:
+    """Each shop's last webhook-subscription check, and each Heartland account's last token check."""
+    st: ConsoleState = request.app[STATE]
+    checks = {c.shop: c for c in await health_checks.subscription_checks(st.pool)}
+    shops = sorted(set(checks) | set(st.cfg.shops))
+    tokens = {t.account: t for t in await health_checks.token_checks(st.pool)}
+    accounts = sorted(set(tokens) | set(st.cfg.accounts))
+    return st.render(request, "webhooks.html", shops=shops, checks=checks, accounts=accounts, tokens=tokens,
+                     now=datetime.now(timezone.utc))

@@ -24,6 +24,7 @@ from mortard.consume.stopping import STOP_STEP_S, bounded
 from mortard.consume.security import kafka_client_options
 from mortard.consume.topics import ensure_topics
 from mortard.consume.records import MalformedRecord, dead_letter_of, parse_record
+from mortard.ops.throttled_log import ThrottledLog
 from mortard.store.events import InboxEvent
 from mortard.store.inbox import DeadLetter, write_batch
 
@@ -51,6 +52,7 @@ class InboxConsumer:
         self._tracker = OffsetTracker()
         self._queue: asyncio.Queue[list[ConsumerRecord] | None] = asyncio.Queue()
         self._buffered = 0
+        self._write_log = ThrottledLog(log, interval_s=60.0)   # Postgres away: a line a minute per class
         self._paused = False
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -246,12 +248,13 @@ class InboxConsumer:
         while True:
             try:
                 await self._write(batch)
+                self._write_log.recovered("inbox_write")
                 return
             except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError, KafkaError,
                     asyncio.TimeoutError) as exc:
                 # Nothing is committed until this batch is durable; keep trying (Postgres or the
                 # broker is down). The partitions stay paused once the buffer fills.
-                log.warning("inbox_write_failed", error=repr(exc), retry_in=round(delay, 2))
+                self._write_log.failure("inbox_write_failed", exc, retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

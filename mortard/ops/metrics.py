@@ -262,6 +262,11 @@ class Metrics:
             "Webhook topics the shop needs with no subscription to mortard's address at the pinned version.",
             ["shop"], registry=r,
         )
+        self.heartland_account_refused = Gauge(
+            "mortard_heartland_account_refused",
+            "1 while the Heartland account answers the token check with 401 or 403 (its orders wait), else 0.",
+            ["account"], registry=r,
+        )
 
     # -- helpers (label normalisation in one place) ---------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, Sequence
@@ -18,7 +18,7 @@ from typing import Any, Protocol, Sequence
 import structlog
 
 from mortard.reconcile.events import fetched_event
-from mortard.reconcile.subscriptions import check_subscriptions
+from mortard.reconcile.subscriptions import SubscriptionCheck, check_subscriptions
 from mortard.shopify.errors import ShopifyOrderTooLarge
 from mortard.store.events import InboxEvent
 from mortard.sync.ports import OrderStamp, ShopifyPort
@@ -64,7 +64,8 @@ class ReconcileResult:
 class Reconciler:
     def __init__(self, shop: str, port: ShopifyPort, store: ReconcileStorePort, settings: ReconcileSettings, *,
                  metrics: Any = None, on_due: Callable[[str, int], None] | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), owner: str = "") -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), owner: str = "",
+                 on_subscriptions: Callable[[str, SubscriptionCheck], Awaitable[None]] | None = None) -> None:
         self.shop = shop
         self.owner = owner      # "" = don't coordinate (one process); else lead the shop among daemons
         self.port = port
@@ -74,6 +75,7 @@ class Reconciler:
         self.on_due = on_due
         self.now = now
         self.subscriptions_missing: int | None = None
+        self.on_subscriptions = on_subscriptions    # stores the last check (the console reads it)
         self.runs = 0
         self.skipped = 0        # orders too large to fetch in one query (logged; a person must look)
 
@@ -143,6 +145,8 @@ class Reconciler:
         check = check_subscriptions(await self.port.webhook_subscriptions(), self.settings.webhook_address,
                                     self.settings.api_version)
         self.subscriptions_missing = check.missing
+        if self.on_subscriptions is not None:
+            await self.on_subscriptions(self.shop, check)
         if self.metrics is not None:
             self.metrics.webhook_subscriptions_missing.labels(self.shop).set(check.missing)
         if check.missing:

@@ -194,6 +194,18 @@ async def put_inventory(request: web.Request) -> web.Response:
                             if (row["item_id"], row["location_id"]) in wanted]})
 
 
+async def put_token(request: web.Request) -> web.Response:
+    """`{"token": "..."}`: the bearer token the account accepts from now on (a token rotated, or a
+    refused one made good: tests of mortard's token check)."""
+    account = _account(request)
+    body = require_object(await _body(request))
+    token = body.get("token")
+    if not isinstance(token, str) or not token:
+        raise bad_request("`token` must be a non-empty string")
+    account.token = token
+    return _ok({"account": account.name})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sandbox/health", health)
     app.router.add_get("/_sandbox/state", state)
@@ -204,3 +216,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sandbox/rules", get_rules)
     app.router.add_put("/_sandbox/rules", put_rules)
     app.router.add_put("/_sandbox/accounts/{account}/inventory", put_inventory)
+    app.router.add_put("/_sandbox/accounts/{account}/token", put_token)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from mortard.heartland_contract.errors import (
-    HeartlandAmbiguous, HeartlandError, HeartlandPaymentError, HeartlandValidationError,
+    HeartlandAmbiguous, HeartlandError, HeartlandForbidden, HeartlandPaymentError, HeartlandUnauthorized,
+    HeartlandValidationError,
 )
 from mortard.sync.actions import Action, CompleteInvoice, Reason, SetStatus
 from mortard.sync.plan import DEAD, FAILED, PENDING, WAITING_STOCK
@@ -22,6 +23,11 @@ from mortard.sync.reservations import draft_retry_delay
 # What kind of failure: the outcome is unknown (ambiguous); Heartland said no to this request
 # (refused); an error re-sending cannot fix (error); or one it may (transient).
 AMBIGUOUS, REFUSED, ERROR, TRANSIENT = "ambiguous", "refused", "error", "transient"
+# Heartland refused the account's token (401) or its permissions (403): the account's fault, not the
+# order's. The order waits (`failed`, this reason, attempts not counted) and runs again when the token
+# check (heartland/token_check.py) sees the account answer again, or after `token_retry_s`.
+TOKEN = "token"
+TOKEN_REFUSED = "heartland_token_refused"
 
 
 @dataclass
@@ -32,6 +38,7 @@ class RetryPolicy:
     max_attempts: int = 12       # then the order is dead
     parked_base_s: float = 5.0
     parked_max_s: float = 900.0
+    token_retry_s: float = 300.0   # a refused token: try again this late (sooner once the check passes)
 
     def park_delay(self, attempts: int, rng: Callable[[], float] = random.random) -> float:
         return min(self.parked_max_s, self.parked_base_s * 2 ** min(attempts, 12)) * (0.5 + rng())
@@ -81,6 +88,8 @@ def failure_of(exc: HeartlandError, sending: Action | None, open_status: str) ->
         opening = validation and isinstance(sending, SetStatus) and sending.status == open_status
         invoice = sending.invoice_id if validation and isinstance(sending, CompleteInvoice) else None
         return Failure(REFUSED, opening=opening, invoice_id=invoice, **common)
+    if isinstance(exc, (HeartlandUnauthorized, HeartlandForbidden)):
+        return Failure(TOKEN, **common)
     if not exc.retryable:
         return Failure(ERROR, **common)
     return Failure(TRANSIENT, retry_after=getattr(exc, "retry_after", None), **common)
@@ -101,6 +110,10 @@ def decide(f: Failure, *, quick_failures: int, attempts: int, policy: RetryPolic
         if f.opening:
             return Settle(PENDING, Reason("heartland_refused_open", f.said), success=True)
         return Settle(DEAD, Reason("heartland_refused", f.said), success=False, error=f.error)
+    if f.kind == TOKEN:
+        return Settle(FAILED, Reason(TOKEN_REFUSED, "the Heartland account refused mortard's token or its "
+                                     f"permissions; waiting for it to be fixed ({f.said})"),
+                      success=True, error=f.error, retry_in=timedelta(seconds=policy.token_retry_s))
     if f.kind == ERROR:
         return Settle(DEAD, Reason("heartland_error", f.said), success=False, error=f.error)
     too_long = (f.retry_after or 0) > policy.max_in_process_s

@@ -24,7 +24,8 @@ class Scheduler:
     """Runs due orders: the fast path from the consumer and a sweeper for retries and lost leases."""
 
     def __init__(self, machine: OrderMachine, store: OrderStore, account_of: Callable[[str], str], *,
-                 slots: Any, sweep_interval_s: float = 1.0, max_waiting: int = 5000) -> None:
+                 slots: Any, sweep_interval_s: float = 1.0, max_waiting: int = 5000,
+                 outage_log: Any = None) -> None:
         self._machine = machine
         self._store = store
         self._account_of = account_of
@@ -36,6 +37,9 @@ class Scheduler:
         self._stopping = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self.last_progress = time.monotonic()
+        # Postgres away: one line per failure class and interval, not a traceback every sweep
+        # (mortard.ops.throttled_log.ThrottledLog, given by the daemon; None logs each failure).
+        self.outage_log = outage_log
 
     @property
     def in_flight(self) -> int:
@@ -72,14 +76,19 @@ class Scheduler:
                     self.last_progress = time.monotonic()
                     if again and (row := await self._store.claim_one(shop, order_id)) is None:
                         break
-        except Exception:
-            log.exception("order_run_crashed", shop=shop, order_id=order_id)
+        except Exception as exc:
+            if not self._throttled("order_run_failed", exc):
+                log.exception("order_run_crashed", shop=shop, order_id=order_id)
             try:
                 await self._store.release(shop, order_id)
-            except Exception:
-                log.exception("lease_release_failed", shop=shop, order_id=order_id)
+            except Exception as exc2:
+                if not self._throttled("lease_release_failed", exc2):
+                    log.exception("lease_release_failed", shop=shop, order_id=order_id)
         finally:
             self._active.discard((shop, order_id))
+
+    def _throttled(self, event: str, exc: BaseException) -> bool:
+        return self.outage_log is not None and self.outage_log.handles(event, exc)
 
     async def _sweep_loop(self) -> None:
         while not self._stopping.is_set():
@@ -89,8 +98,11 @@ class Scheduler:
                     if (shop, order_id) in self._active:
                         continue
                     self._spawn(shop, order_id, claimed=True)
-            except Exception:
-                log.exception("sweep_failed")
+                if self.outage_log is not None:
+                    self.outage_log.recovered("sweep")
+            except Exception as exc:
+                if not self._throttled("sweep_failed", exc):
+                    log.exception("sweep_failed")
             try:
                 await asyncio.wait_for(self._stopping.wait(), self._sweep_interval)
             except asyncio.TimeoutError:

@@ -85,6 +85,8 @@ REASONS: dict[str, ReasonCode] = dict([
     _r("heartland_unavailable", S.FAILED, "Heartland failed or timed out; mortard retries on a growing delay"),
     _r("internal_error", S.FAILED, "mortard hit an unexpected error; it retries"),
     _r("no_convergence", S.FAILED, "the plan did not converge; it retries in ten minutes"),
+    _r("heartland_token_refused", S.FAILED, "the Heartland account refused mortard's token (401/403); the order "
+       "waits and continues once the token works again"),
     # a person must act
     _r("heartland_refused", S.DEAD, "Heartland refused a request as invalid"),
     _r("heartland_error", S.DEAD, "Heartland answered with an error re-sending cannot fix"),
