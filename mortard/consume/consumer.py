@@ -23,7 +23,7 @@ from mortard.consume.offsets import OffsetTracker
 from mortard.consume.stopping import STOP_STEP_S, bounded
 from mortard.consume.security import kafka_client_options
 from mortard.consume.topics import ensure_topics
-from mortard.consume.records import MalformedRecord, dead_letter_of, parse_record
+from mortard.consume.records import MalformedRecord, dead_letter_headers, dead_letter_of, parse_record
 from mortard.ops.throttled_log import ThrottledLog
 from mortard.store.events import InboxEvent
 from mortard.store.inbox import DeadLetter, write_batch
@@ -323,11 +323,8 @@ class InboxConsumer:
         assert self._producer is not None
         futures = []
         for d in dead:
-            headers = list(d.headers or ()) + [
-                ("mortard-dlq-reason", d.reason.encode()), ("mortard-dlq-detail", d.detail[:500].encode()),
-                ("mortard-source", f"{d.kafka_topic}/{d.kafka_partition}/{d.kafka_offset}".encode())]
             futures.append(await self._producer.send(self._cfg.dead_letter_topic, value=d.value,
-                                                     key=d.key, headers=headers))
+                                                     key=d.key, headers=dead_letter_headers(d)))
         await asyncio.gather(*futures)
 
     def _count(self, events: list[InboxEvent], dead: list[DeadLetter], seconds: float) -> None:

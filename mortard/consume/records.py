@@ -143,3 +143,10 @@ def dead_letter_of(r: ConsumerRecord, reason: str, detail: str) -> DeadLetter:
     """The dead letter of a record the consumer cannot take in, with its coordinates and why."""
     return DeadLetter(kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset, key=r.key,
                       value=r.value, headers=list(r.headers or ()), reason=reason, detail=detail)
+
+
+def dead_letter_headers(d: DeadLetter) -> list[tuple[str, bytes]]:
+    """The record's own headers and why it is on the dead-letter topic, and where it came from."""
+    return list(d.headers or ()) + [
+        ("mortard-dlq-reason", d.reason.encode()), ("mortard-dlq-detail", d.detail[:500].encode()),
+        ("mortard-source", f"{d.kafka_topic}/{d.kafka_partition}/{d.kafka_offset}".encode())]
