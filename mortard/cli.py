@@ -101,7 +101,11 @@ def cmd_console(args: argparse.Namespace) -> int:
 def _ops(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from mortard import operator
-        cfg = _config(args)
+        # Secrets are looked for only when a command uses one: reading Postgres needs no tokens.
+        cfg = load_config(args.config, defer_secrets=True)
+        if getattr(args, "shop", None):
+            from mortard.operator.shop_names import full_shop_name
+            args.shop = full_shop_name(args.shop, cfg.shops)
         return asyncio.run(getattr(operator, name)(cfg, args))
     return run
 
@@ -198,18 +202,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mortard.ops.startup import EX_CONFIG, EX_UNAVAILABLE, StartupFailed
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return _reader_gone()
     except (ConfigError, TopicsMissing) as exc:
-        print(f"mortard: {exc}", file=sys.stderr)
-        return EX_CONFIG
+        return _fail(args, exc, EX_CONFIG, "config")
     except StartupFailed as exc:
-        print(f"mortard: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
+        return _fail(args, exc, EX_UNAVAILABLE, "unavailable")
     except UserError as exc:
-        print(f"mortard: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, exc, 1, "user")
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        print(f"mortard: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, exc, 1, "os")
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, kind: str) -> int:
+    """One line on stderr; with `--json` also one JSON document on stdout, so a pipe into a JSON
+    reader gets an error it can parse rather than nothing."""
+    print(f"mortard: {exc}", file=sys.stderr)
+    if getattr(args, "json", False):
+        import json
+        try:
+            print(json.dumps({"error": {"message": str(exc), "kind": kind, "exit_code": code}}), flush=True)
+        except BrokenPipeError:
+            return _reader_gone()
+    return code
+
+
+def _reader_gone() -> int:
+    """stdout's reader left (`mortard orders list | head`): stop quietly, as a tool killed by SIGPIPE
+    would (128 + 13), without Python's complaint about the unflushable stdout at exit."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, ValueError, OSError):
+        pass   # stdout is not a file (a test's capture): nothing will flush it at exit
+    return 141
 

@@ -4,6 +4,11 @@
 levels. Secrets (Heartland tokens, webhook secrets, the database password) are never written in the
 file itself: the file names an environment variable (`*_env`) or a file (`*_file`) to read them from,
 and they are held in `Secret`, whose repr never shows the value.
+
+The operator's commands load with `defer_secrets=True`: a secret that cannot be had (its variable
+unset, its file unreadable) becomes a `MissingSecret` that fails with the same one line when used,
+so `orders list` works on a host with only database access and `orders plan` still names the token
+it lacks.
 """
 from __future__ import annotations
 
@@ -219,9 +224,12 @@ class Config:
 
 # -- loading -------------------------------------------------------------------------------------
 
-def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None, *,
+                defer_secrets: bool = False) -> Config:
     """Read the TOML file (optional), apply MORTARD_* overrides, and validate everything."""
     env = os.environ if env is None else env
+    if defer_secrets:
+        env = _SecretsLater(env)
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -332,7 +340,34 @@ def _shopify(raw: Any, env: Mapping[str, str], where: str) -> ShopifyConfig | No
     return build(ShopifyConfig, {**raw, "token": token}, where)
 
 
+class MissingSecret(Secret):
+    """A secret the configuration names but the environment does not give: fails when used."""
+
+    __slots__ = ("_problem",)
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("")
+        self._problem = problem
+
+    def reveal(self) -> str:
+        raise ConfigError(self._problem)
+
+
+class _SecretsLater(dict):
+    """The environment, marked: secrets it lacks are deferred (`MissingSecret`), not refused."""
+
+
 def _secret(env_name: str, file_name: str, env: Mapping[str, str], where: str, *, required: bool) -> Secret | None:
+    try:
+        return _read_secret(env_name, file_name, env, where, required=required)
+    except ConfigError as exc:
+        if isinstance(env, _SecretsLater):
+            return MissingSecret(str(exc))
+        raise
+
+
+def _read_secret(env_name: str, file_name: str, env: Mapping[str, str], where: str, *,
+                 required: bool) -> Secret | None:
     if env_name:
         if env_name not in env:
             raise ConfigError(f"{where}: environment variable {env_name} is not set")

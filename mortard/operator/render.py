@@ -1,13 +1,17 @@
 """Output for the operator commands: aligned plain-text tables and one JSON document.
 
 No dependency: a table is a list of rows of cells; cells are rendered with `cell()` (None as "-",
-times in UTC to the second, Decimals as written) and cut to a column's width limit with "…".
+times in UTC to the second, Decimals as written); long reasons and errors wrap to the terminal.
 """
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shutil
+import sys
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -15,7 +19,6 @@ from typing import Any
 
 from mortard.sync.money import CENT
 
-_ELLIPSIS = "…"
 _BREAKS = re.compile(r"\s*[\r\n\t]+\s*")
 
 
@@ -54,26 +57,45 @@ def money(value: Any) -> str:
         return str(value)
 
 
-def clip(text: str, width: int | None) -> str:
-    if width is None or len(text) <= width:
-        return text
-    return text[: max(0, width - 1)] + _ELLIPSIS
+def output_width() -> int | None:
+    """The width to fit tables to: `COLUMNS` when set, else the terminal's when stdout is one;
+    None in a pipe (each row stays one whole line there, for grep)."""
+    raw = os.environ.get("COLUMNS", "")
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    try:
+        if sys.stdout.isatty():
+            return shutil.get_terminal_size().columns
+    except (AttributeError, ValueError, OSError):
+        pass
+    return None
+
+
+_NARROWEST = 12   # a wrapping column is never squeezed below this
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
-          max_widths: Mapping[str, int] | None = None, indent: str = "") -> str:
+          max_widths: Mapping[str, int] | None = None, indent: str = "", width: int | None = -1) -> str:
     """Columns aligned on the widest cell, two spaces apart, a rule under the headers.
 
-    `max_widths` caps named columns (long messages are cut with "…"; `--json` has them whole).
+    The columns named in `max_widths` (reasons, errors, details) wrap onto further lines at that
+    width, narrower still when the table would not fit `width` (default: `output_width()`); nothing
+    is cut. With no width to fit (a pipe), every row is one line with every cell whole.
     Numbers are right-aligned.
     """
-    limits = max_widths or {}
+    fit = output_width() if width == -1 else width
+    limits = dict(max_widths or {}) if fit is not None else {}
     raw = [list(r) for r in rows]
-    text = [[clip(cell(v), limits.get(h)) for h, v in zip(headers, r)] for r in raw]
+    text = [[cell(v) for v in r] for r in raw]
     widths = [len(h) for h in headers]
     for r in text:
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
+    wrapping = [i for i, h in enumerate(headers) if h in limits]
+    for i in wrapping:
+        widths[i] = max(len(headers[i]), min(widths[i], limits[headers[i]]))
+    if fit is not None:
+        _squeeze(widths, wrapping, [len(h) for h in headers], fit - len(indent))
     numeric = [bool(raw) and all(isinstance(r[i], (int, Decimal)) and not isinstance(r[i], bool) or r[i] is None
                                  for r in raw) for i in range(len(headers))]
 
@@ -88,8 +110,28 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
         return (indent + "  ".join(parts)).rstrip()
 
     out = [line(list(headers), align=False), line(["-" * w for w in widths], align=False)]
-    out += [line(r) for r in text]
+    for r in text:
+        pieces = [_wrap(c, widths[i]) if i in wrapping else [c] for i, c in enumerate(r)]
+        for k in range(max(len(p) for p in pieces)):
+            out.append(line([p[k] if k < len(p) else "" for p in pieces], align=k == 0))
     return "\n".join(out)
+
+
+def _squeeze(widths: list[int], wrapping: Sequence[int], floors: Sequence[int], room: int) -> None:
+    """Narrow the wrapping columns, widest first, until the row fits `room` (or none can give)."""
+    while sum(widths) + 2 * (len(widths) - 1) > room:
+        candidates = [i for i in wrapping if widths[i] > max(_NARROWEST, floors[i])]
+        if not candidates:
+            return
+        widest = max(candidates, key=lambda i: widths[i])
+        over = sum(widths) + 2 * (len(widths) - 1) - room
+        widths[widest] = max(_NARROWEST, floors[widest], widths[widest] - over)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    if len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width=width, break_long_words=True, break_on_hyphens=False) or [""]
 
 
 def fields_block(pairs: Iterable[tuple[str, Any]], *, indent: str = "") -> str:

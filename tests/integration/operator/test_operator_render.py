@@ -10,14 +10,34 @@ from mortard.operator.render import table, to_json
 from mortard.sync.actions import AddLine, AddPayment, CreateTicket, DeleteLine, SetStatus, TicketLine, UpdateLine
 
 
-def test_table_aligns_columns_right_aligns_numbers_and_clips_long_cells():
-    out = table(("NAME", "N", "NOTE"), [("a", 5, None), ("longer", 120, "x" * 30)], max_widths={"NOTE": 10})
+def test_table_aligns_columns_right_aligns_numbers_and_wraps_long_cells_whole():
+    out = table(("NAME", "N", "NOTE"), [("a", 5, None), ("longer", 120, "stock ran out at S02 today")],
+                max_widths={"NOTE": 10}, width=100)
     assert out.splitlines() == [
         "NAME    N    NOTE",
         "------  ---  ----------",
         "a         5  -",
-        "longer  120  xxxxxxxxx…",
+        "longer  120  stock ran",
+        "             out at S02",
+        "             today",
     ]
+
+
+def test_a_table_wider_than_the_terminal_narrows_its_wrapping_columns_to_fit():
+    reason = "unknown_item: no Heartland item for SKU-0009 (add it in Heartland, then retry the order)"
+    out = table(("SHOP", "ORDER", "REASONS"), [("acme.myshopify.com", "#1001", reason)],
+                max_widths={"REASONS": 70}, width=60)
+    lines = out.splitlines()
+    assert max(len(ln) for ln in lines) <= 60
+    col = lines[0].index("REASONS")
+    assert " ".join(ln[col:].strip() for ln in lines[2:]) == reason      # all of it, nothing cut
+    assert all(ln[:col].strip() == "" for ln in lines[3:])                 # continuation under its column
+
+
+def test_without_a_width_to_fit_every_row_is_one_whole_line():
+    reason = "x" * 150
+    out = table(("ORDER", "REASONS"), [("#1001", reason)], max_widths={"REASONS": 70}, width=None)
+    assert out.splitlines()[2] == "#1001  " + reason
 
 
 def test_json_renders_decimals_and_times_as_strings():
