@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from mortard.demo.config_file import write_config_file
 from mortard.demo.play import PlayStats, play, wait_settled
 from mortard.demo.progress import LogStream, ProgressLine, progress_loop
 from mortard.demo.scenario import Scenario, build_scenario
@@ -80,6 +81,12 @@ async def run_demo(orders: int = 60, rate: float = 30.0, data_dir: str | Path = 
             "data_dir": str(stack.data_dir), "kept": keep,
             "console_url": stack.console_url, "console_login": f"{DEMO_CONSOLE_USER} / {stack.console_password}",
         }
+        if keep and stack.config_data is not None:
+            path = write_config_file(stack.data_dir, *stack.config_data)
+            explore["config_file"] = str(path)
+            explore["cli"] = _cli_name()
+            first = scenario.orders[0]
+            explore["example_order"] = [first.shop.split(".", 1)[0], first.name]
         summary = await gather(
             stack.pool, stack.http, stack.sandbox_url, stock_before=state_before,
             ingest_answers=stats.answers, scenario=scenario,
@@ -103,16 +110,33 @@ async def run_demo(orders: int = 60, rate: float = 30.0, data_dir: str | Path = 
         await stack.stop()
 
 
+def _cli_name() -> str:
+    """How this process was started as the CLI, for the suggestions it prints."""
+    if Path(sys.argv[0]).name == "mortard":
+        return sys.argv[0]
+    return f"{sys.executable} -m mortard"
+
+
 def main(args: argparse.Namespace) -> int:
     from mortard.ops import configure_logging
 
     line = ProgressLine(sys.stderr)
-    configure_logging(level=getattr(args, "log_level", None) or "warning", stream=LogStream(line, sys.stderr))
+    log_file: IO[str] | None = None
+    if line.tty:      # logs clear the progress line before they print
+        stream: IO[str] = LogStream(line, sys.stderr)  # type: ignore[assignment]
+    else:             # plain progress lines on stderr; the logs in a file, so the two never interleave
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
+        stream = log_file = open(Path(args.dir) / "demo.log", "w", encoding="utf-8")
+        line.say(f"logs go to {log_file.name}")
+    configure_logging(level=getattr(args, "log_level", None) or "warning", stream=stream)
     outcome: dict[str, Any] = {}
     try:
         return asyncio.run(_main(args, outcome, line))
     except KeyboardInterrupt:
         return 130
+    finally:
+        if log_file is not None:
+            log_file.close()
 
 
 async def _main(args: argparse.Namespace, outcome: dict[str, Any], line: ProgressLine) -> int:

@@ -68,6 +68,7 @@ class DemoStack:
     sandbox_app: web.Application | None = None
     sandbox_url: str = ""
     config: Config | None = None
+    config_data: tuple[dict[str, Any], dict[str, str]] | None = None   # `config` as a file holds it
     ingest_url: str = ""
     ingest_metrics: Metrics | None = None
     ingest_stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -163,10 +164,20 @@ async def start_sandbox(stack: DemoStack) -> None:
 
 def demo_config(*, db_url: str, bootstrap: str, sandbox_url: str, ingest_port: int, console_port: int = 0,
                 console_password_hash: str = "") -> Config:
+    data, env = demo_config_data(db_url=db_url, bootstrap=bootstrap, sandbox_url=sandbox_url,
+                                 ingest_port=ingest_port, console_port=console_port,
+                                 console_password_hash=console_password_hash)
+    return config_from_dict(data, env=env)
+
+
+def demo_config_data(*, db_url: str, bootstrap: str, sandbox_url: str, ingest_port: int, console_port: int = 0,
+                     console_password_hash: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    """The demo's configuration as a config file would hold it, and the environment its `*_env`
+    names are read from (the sandbox's made-up tokens and webhook secrets)."""
     env = {f"DEMO_{s.account.upper()}_TOKEN": f"sandbox-token-{s.account}" for s in SHOPS}
     env |= {f"DEMO_{s.account.upper()}_WEBHOOK_SECRET": s.secret for s in SHOPS}
     account = {"rate_per_second": 200.0, "burst": 100, "max_concurrency": 16, "request_timeout_s": 10.0}
-    return config_from_dict({
+    return {
         "database": {"url": db_url, "min_pool": 1, "max_pool": 16},
         "kafka": {"bootstrap": bootstrap, "topic": TOPIC, "dead_letter_topic": TOPIC + ".dead",
                   "group_id": "mortard-demo", "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
@@ -183,7 +194,7 @@ def demo_config(*, db_url: str, bootstrap: str, sandbox_url: str, ingest_port: i
         "console": {"host": "127.0.0.1", "port": console_port, "users": {
             DEMO_CONSOLE_USER: {"role": "operator", "password_hash": console_password_hash}}
             if console_password_hash else {}},
-    }, env=env)
+    }, env
 
 
 DEMO_CONSOLE_USER = "demo"
@@ -215,10 +226,11 @@ async def start_stack(data_dir: Path, say: Callable[[str], None]) -> DemoStack:
         ingest_port = free_port()
         from mortard.console.auth import hash_password
         stack.console_password = secrets.token_urlsafe(12)
-        stack.config = cfg = demo_config(db_url=stack.postgres_url, bootstrap=stack.broker.bootstrap,
-                                         sandbox_url=stack.sandbox_url, ingest_port=ingest_port,
-                                         console_port=free_port(),
-                                         console_password_hash=hash_password(stack.console_password))
+        stack.config_data = demo_config_data(db_url=stack.postgres_url, bootstrap=stack.broker.bootstrap,
+                                             sandbox_url=stack.sandbox_url, ingest_port=ingest_port,
+                                             console_port=free_port(),
+                                             console_password_hash=hash_password(stack.console_password))
+        stack.config = cfg = config_from_dict(stack.config_data[0], env=stack.config_data[1])
         await ensure_topics(cfg.kafka.bootstrap, {cfg.kafka.topic: PARTITIONS, cfg.kafka.dead_letter_topic: 1})
         say("starting the daemon and the webhook endpoint")
         stack.daemon = Daemon(cfg)

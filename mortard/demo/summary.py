@@ -247,6 +247,13 @@ def render(s: Mapping[str, Any]) -> str:
         add(f"  Webhooks:   POST {ex['ingest_url']}")
         if ex.get("console_url"):
             add(f"  Console:    {ex['console_url']}   (log in as {ex['console_login']})")
+        if ex.get("config_file"):
+            cli, cfg = ex.get("cli", "mortard"), ex["config_file"]
+            add(f"  Operator:   {cli} orders list --config {cfg}")
+            add(f"              {cli} orders list --state pending --config {cfg}")
+            shop, name = ex.get("example_order") or ("acme-outfitters", "#1001")
+            add(f"              {cli} orders show {shop} '{name}' --config {cfg}")
+            add(f"              {cli} dlq list --config {cfg}")
         if ex.get("kept"):
             add("  The stack keeps running; press Ctrl-C to stop it.")
         else:

@@ -225,3 +225,51 @@ def test_ctrl_c_stops_every_server(tmp_path: Path) -> None:
                 leftovers.append(cmdline)
     assert leftovers == []
     assert not (data / "pg" / "data" / "postmaster.pid").exists()
+
+
+def test_kept_demo_writes_a_config_the_cli_uses_and_keeps_logs_apart_from_progress(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")}
+    # Pipes, not a terminal: progress lines on stderr, logs (at info, so there are some) in a file.
+    proc = subprocess.Popen([sys.executable, "-m", "mortard", "demo", "--keep", "--orders", "12", "--rate", "60",
+                             "--dir", str(data), "--log-level", "info"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out_lines.append(line)
+            if "press Ctrl-C" in line:
+                break
+        out = "".join(out_lines)
+        assert "press Ctrl-C" in out, out + (proc.stderr.read() if proc.poll() is not None else "")
+        config = data / "mortard.toml"
+        assert f"orders list --config {config}" in out
+        text = config.read_text()
+        assert "sandbox-token" not in text and "webhook-secret" not in text       # secrets live in files
+        assert all((p.stat().st_mode & 0o077) == 0 for p in (data / "secrets").iterdir())
+        # The operator's commands work against the kept stack with nothing but that file.
+        listed = subprocess.run([sys.executable, "-m", "mortard", "orders", "list", "--json", "--config", str(config)],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert len(json.loads(listed.stdout)["orders"]) == 12
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0
+    assert proc.stderr is not None
+    progress = proc.stderr.read().splitlines()
+    assert progress and all(ln.startswith(("mortard demo:", "[")) for ln in progress if ln.strip()), progress
+    assert "logs go to" in progress[0]
+    logged = (data / "demo.log").read_text()
+    assert '"event": "migration_applied"' in logged, logged[:2000]       # the logs went to the file
