@@ -20,7 +20,7 @@ from mortard.config import KafkaConfig
 from mortard.consume.assignment import Assignment, ConsumerStats, RebalanceListener
 from mortard.consume.lag import LagGauges
 from mortard.consume.offsets import OffsetTracker
-from mortard.consume.stopping import STOP_STEP_S, bounded
+from mortard.consume.stopping import POLL_STOP_S, STOP_STEP_S, bounded, join_or_cancel
 from mortard.consume.security import kafka_client_options
 from mortard.consume.topics import ensure_topics
 from mortard.consume.records import MalformedRecord, dead_letter_headers, dead_letter_of, parse_record
@@ -142,9 +142,8 @@ class InboxConsumer:
     async def stop(self) -> None:
         """Stop polling, write what is buffered (within the drain budget), commit, leave the group."""
         self._stopping.set()
-        poll = self._tasks[0] if self._tasks else None
-        if poll is not None:
-            await asyncio.gather(poll, return_exceptions=True)
+        if self._tasks:   # a poll cut short fetched nothing we track: it is simply fetched again
+            await join_or_cancel(self._tasks[0], POLL_STOP_S, "poll_loop")
         self._queue.put_nowait(None)
         writer = self._tasks[1] if len(self._tasks) > 1 else None
         if writer is not None:

@@ -87,3 +87,34 @@ async def test_a_consumer_without_partitions_reports_it_after_the_bound(pool, br
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_stop_ends_in_bounded_time_when_the_poll_waits_for_a_rebalance_that_never_ends(pool, noida_bootstrap,
+                                                                                           topic_name):
+    """aiokafka's getmany waits without a bound while a reassignment is in progress; a group stuck in
+    rebalance held a test daemon's stop for minutes. The stop cuts the poll short and still commits."""
+    from kafka_helpers import committed_offsets
+    from mortard.consume.stopping import STOP_STEP_S
+
+    await create_topic(noida_bootstrap, topic_name, partitions=1)
+    c = InboxConsumer(kafka_cfg(noida_bootstrap, topic_name), pool, known_shops={SHOP})
+    await c.start()
+    hooks = [webhook("orders/create", SHOP, order_payload(
+        OrderSpec(6100 + i, 1100 + i, [LineSpec("SKU-0001", 1, Decimal("5.00"))]))) for i in range(3)]
+    await produce(noida_bootstrap, topic_name, hooks)
+    await wait_for(pool, "SELECT count(*) FROM events", 3)
+
+    entered = asyncio.Event()
+
+    async def stuck_in_rebalance(*args, **kwargs):
+        entered.set()
+        await asyncio.Event().wait()
+
+    c._consumer.getmany = stuck_in_rebalance   # type: ignore[union-attr]
+    await asyncio.wait_for(entered.wait(), 5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    bound = 3 + 3 * STOP_STEP_S   # a few seconds for the poll, then the three bounded broker steps
+    await asyncio.wait_for(c.stop(), bound + 5)
+    assert loop.time() - started < bound
+    assert await committed_offsets(noida_bootstrap, c._cfg.group_id, topic_name, 1) == {0: 3}
