@@ -66,6 +66,7 @@ def heartland_account(cfg: Config, name: str) -> HeartlandAccount:
     acc = cfg.accounts[name]
     return HeartlandAccount(name=name, token=acc.token.reveal(), base_url=acc.resolved_base_url,
                             rate_per_second=acc.rate_per_second, burst=acc.burst,
+                            arrival_jitter=acc.arrival_jitter_ms / 1000,
                             max_concurrency=acc.max_concurrency,
                             initial_concurrency=min(acc.max_concurrency, max(1, acc.max_concurrency // 2)),
                             request_timeout=acc.request_timeout_s)

@@ -141,6 +141,7 @@ class AccountConfig:
     subdomain: str = ""  # "" = the account name
     rate_per_second: float = 5.0
     burst: int = 10
+    arrival_jitter_ms: float = 50.0   # burst credit kept back: requests reach Heartland bunched
     max_concurrency: int = 8
     request_timeout_s: float = 10.0
 

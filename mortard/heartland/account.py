@@ -18,6 +18,7 @@ class HeartlandAccount:
     base_url: str = ""  # default https://{name}.retail.heartland.us/api/
     rate_per_second: float = 5.0
     burst: int = 10
+    arrival_jitter: float = 0.05   # seconds of burst credit kept back for bunched arrivals (RateGate)
     max_concurrency: int = 8
     initial_concurrency: int = 4
     request_timeout: float = 10.0

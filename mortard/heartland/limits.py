@@ -38,13 +38,21 @@ from .outcome import Outcome
 
 # ------------------------------------------------------------------------------------------ rate gate
 class RateGate:
-    """GCRA: one theoretical arrival time (TAT); `burst` requests may go at once, then `rate`/s."""
+    """GCRA: one theoretical arrival time (TAT); `burst` requests may go at once, then `rate`/s.
 
-    def __init__(self, rate_per_second: float, burst: int, clock: Clock) -> None:
+    `arrival_jitter` (seconds) is kept back from the burst credit: requests leave here spaced by the
+    rate, but reach the server's bucket bunched by however much their connection setup and network
+    time vary, and a bunch bigger than the server's burst is answered 429. The credit left is
+    `(burst - 1) / rate - arrival_jitter`, never below none (then the plain rate).
+    """
+
+    def __init__(self, rate_per_second: float, burst: int, clock: Clock, arrival_jitter: float = 0.0) -> None:
         if rate_per_second <= 0 or burst < 1:
             raise ValueError("rate_per_second must be > 0 and burst >= 1")
+        if arrival_jitter < 0:
+            raise ValueError("arrival_jitter must be >= 0")
         self._interval = 1.0 / rate_per_second
-        self._tolerance = (burst - 1) * self._interval
+        self._tolerance = max(0.0, (burst - 1) * self._interval - arrival_jitter)
         self._clock = clock
         self._tat = clock.now()
 
@@ -176,6 +184,7 @@ class AccountLimits:
         *,
         rate_per_second: float = 5.0,
         burst: int = 10,
+        arrival_jitter: float = 0.0,
         initial_concurrency: int = 4,
         max_concurrency: int = 8,
         breaker_threshold: int = 5,
@@ -185,7 +194,7 @@ class AccountLimits:
     ) -> None:
         self.name = name
         self.clock: Clock = clock or MonotonicClock()
-        self.rate = RateGate(rate_per_second, burst, self.clock)
+        self.rate = RateGate(rate_per_second, burst, self.clock, arrival_jitter)
         self.concurrency = AimdLimit(min(initial_concurrency, max_concurrency), max_concurrency)
         self.breaker = CircuitBreaker(
             self.clock, threshold=breaker_threshold, cooldown=breaker_cooldown, account=name
@@ -200,6 +209,7 @@ class AccountLimits:
             account.name,
             rate_per_second=account.rate_per_second,
             burst=account.burst,
+            arrival_jitter=account.arrival_jitter,
             initial_concurrency=account.initial_concurrency,
             max_concurrency=account.max_concurrency,
             clock=clock,

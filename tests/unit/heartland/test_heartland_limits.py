@@ -87,6 +87,63 @@ def test_rate_gate_bound_holds_for_any_arrival_pattern(rate: float, burst: int, 
         assert _max_in_window(admitted, window) <= rate * window + burst + 1e-6
 
 
+def _rejected_by_server(sent: list[float], delays: list[float], rate: float, burst: int) -> int:
+    """How many of these requests the sandbox's token bucket (Heartland's stand-in) answers 429, when
+    each reaches it `delay` seconds after leaving the gate."""
+    from mortard.sandbox.faults import _Bucket
+    now = [0.0]
+    bucket = _Bucket(lambda: now[0])
+    rejected = 0
+    for arrival in sorted(s + d for s, d in zip(sent, delays)):
+        now[0] = arrival
+        rejected += bucket.take(rate, burst) > 0
+    return rejected
+
+
+def _schedule(gate: RateGate, clock: FakeClock, gaps: list[float]) -> list[float]:
+    sent = []
+    for gap in gaps:
+        clock.advance(gap)
+        sent.append(clock.now() + gate.reserve())
+    return sent
+
+
+def test_without_arrival_jitter_requests_bunched_on_the_way_draw_a_429() -> None:
+    """Five go at once and are held up 40 ms on the way (new connections); the next two do not: the
+    server's bucket meets seven requests in 20 ms."""
+    delays = [0.04] * 5 + [0.0] * 3
+    plain = _schedule(RateGate(50.0, 5, FakeClock()), FakeClock(), [0.0] * 8)
+    assert _rejected_by_server(plain, delays, 50.0, 5) >= 1
+    kept_back = _schedule(RateGate(50.0, 5, FakeClock(), arrival_jitter=0.05), FakeClock(), [0.0] * 8)
+    assert _rejected_by_server(kept_back, delays, 50.0, 5) == 0
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    rate=st.floats(min_value=1, max_value=100),
+    burst=st.integers(min_value=1, max_value=15),
+    jitter=st.floats(min_value=0, max_value=0.2),
+    data=st.data(),
+)
+def test_arrivals_bunched_by_at_most_the_jitter_are_never_answered_429(rate, burst, jitter, data) -> None:
+    gaps = data.draw(st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=80))
+    # Float rounding at the exact edge of the bucket is not a bunching: keep a hair inside the bound.
+    delays = data.draw(st.lists(st.floats(min_value=0, max_value=jitter * (1 - 1e-6)),
+                                min_size=len(gaps), max_size=len(gaps)))
+    clock = FakeClock()
+    sent = _schedule(RateGate(rate, burst, clock, arrival_jitter=jitter), clock, gaps)
+    assert _rejected_by_server(sent, delays, rate, burst) == 0
+
+
+def test_arrival_jitter_larger_than_the_burst_leaves_the_plain_rate() -> None:
+    clock = FakeClock()
+    gate = RateGate(10.0, 3, clock, arrival_jitter=1.0)
+    assert gate.reserve() == 0.0
+    assert gate.reserve() == pytest.approx(0.1)   # no burst credit left, never a negative one
+    with pytest.raises(ValueError):
+        RateGate(10.0, 3, clock, arrival_jitter=-0.01)
+
+
 # ------------------------------------------------------------------------------------------ AIMD
 def test_aimd_cuts_on_drop_and_never_below_one() -> None:
     limit = AimdLimit(initial=10, max_limit=16)
