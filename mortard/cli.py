@@ -189,10 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("order", help="Shopify order id or name (#1001)")
     sp.set_defaults(func=_ops("orders_resync"))
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="verb", required=True)
-    for verb, help_ in (("list", "records that could not be taken in"), ("replay", "send dead letters back to the topic")):
+    for verb, help_ in (("list", "records that could not be taken in"), ("replay", "send dead letters back to the topic"),
+                        ("show", "one dead letter: its record's key, headers and payload")):
         sp = dlq.add_parser(verb, help=help_, description=help_)
         sp.add_argument("--config", "-c", default=None)
         sp.add_argument("--json", action="store_true")
+        if verb == "show":
+            sp.add_argument("id", type=int, help="the dead letter's id (`mortard dlq list`)")
+            sp.set_defaults(func=_ops("dlq_show"))
+            continue
         sp.add_argument("--limit", type=int, default=50)
         if verb == "replay":
             sp.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all not yet replayed)")

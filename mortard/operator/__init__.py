@@ -83,6 +83,7 @@ orders_resolve = _command(_actions.orders_resolve)
 orders_plan = _command(_orders.orders_plan)
 dlq_list = _command(_dlq.dlq_list)
 dlq_replay = _command(_dlq.dlq_replay)
+dlq_show = _command(_dlq.dlq_show)
 shops_show = _command(_shops.shops_show)
 shops_set = _command(_shops.shops_set)
 shops_add = _command(_shops.shops_add)
@@ -90,4 +91,5 @@ orders_resync = _command(_shopify.orders_resync)
 shops_webhooks = _command(_shopify.shops_webhooks)
 
 __all__ = ["orders_list", "orders_show", "orders_retry", "orders_resolve", "orders_plan", "dlq_list", "dlq_replay",
+           "dlq_show",
            "shops_show", "shops_set", "shops_add", "orders_resync", "shops_webhooks"]
