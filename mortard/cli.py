@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     orders = sub.add_parser("orders", help="look at and push along orders").add_subparsers(dest="verb", required=True)
     for verb, help_ in (("list", "orders by state, with reasons"), ("show", "one order's whole timeline"),
-                        ("retry", "run an order again now"), ("plan", "what mortard would do to Heartland now (dry run)")):
+                        ("plan", "what mortard would do to Heartland now (dry run)")):
         sp = orders.add_parser(verb, help=help_, description=help_)
         sp.add_argument("--config", "-c", default=None)
         sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -150,10 +150,37 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--state", default=None, help="pending, failed, dead, waiting_stock, invoiced, ...")
             sp.add_argument("--shop", default=None)
             sp.add_argument("--limit", type=int, default=50)
+            sp.add_argument("--include-resolved", action="store_true",
+                            help="also orders a person resolved (`orders resolve`)")
         else:
             sp.add_argument("shop")
             sp.add_argument("order", help="Shopify order id or name (#1001)")
         sp.set_defaults(func=_ops(f"orders_{verb}"))
+    help_ = "run an order again now: SHOP ORDER, or --state STATE for every order in it"
+    sp = orders.add_parser("retry", help=help_, description=help_)
+    sp.add_argument("--config", "-c", default=None)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("shop", nargs="?", default=None)
+    sp.add_argument("order", nargs="?", default=None, help="Shopify order id or name (#1001)")
+    bulk = sp.add_argument_group("bulk retry", "every order matching these filters, the longest waiting first")
+    bulk.add_argument("--state", default=None, help="dead, failed, pending, waiting_stock, ...")
+    bulk.add_argument("--reason", default=None, help="only orders giving this reason code")
+    bulk.add_argument("--since", default=None,
+                      help="only orders in the state since then: a duration (30m, 2h, 1d) or an ISO time")
+    bulk.add_argument("--shop", dest="only_shop", default=None, help="only this shop's orders")
+    bulk.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    bulk.add_argument("--include-resolved", action="store_true", help="also orders a person resolved")
+    bulk.add_argument("--dry-run", action="store_true", help="list the orders it would retry, change nothing")
+    bulk.add_argument("--yes", "-y", action="store_true", help="don't ask on a terminal")
+    sp.set_defaults(func=_ops("orders_retry"))
+    help_ = "mark an order handled by a person, with a note: it leaves the lists and the counts"
+    sp = orders.add_parser("resolve", help=help_, description=help_)
+    sp.add_argument("--config", "-c", default=None)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("shop")
+    sp.add_argument("order", help="Shopify order id or name (#1001)")
+    sp.add_argument("--note", required=True, help="what was done (kept in the order's timeline)")
+    sp.set_defaults(func=_ops("orders_resolve"))
     sp = orders.add_parser("resync", help="fetch an order from Shopify (even one never seen) and sync it",
                            description="fetch an order from Shopify (even one never seen) and sync it")
     sp.add_argument("--config", "-c", default=None)
@@ -162,10 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("order", help="Shopify order id or name (#1001)")
     sp.set_defaults(func=_ops("orders_resync"))
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="verb", required=True)
-    for verb, help_ in (("list", "records that could not be taken in"), ("replay", "send dead letters back to the topic")):
+    for verb, help_ in (("list", "records that could not be taken in"), ("replay", "send dead letters back to the topic"),
+                        ("show", "one dead letter: its record's key, headers and payload")):
         sp = dlq.add_parser(verb, help=help_, description=help_)
         sp.add_argument("--config", "-c", default=None)
         sp.add_argument("--json", action="store_true")
+        if verb == "show":
+            sp.add_argument("id", type=int, help="the dead letter's id (`mortard dlq list`)")
+            sp.set_defaults(func=_ops("dlq_show"))
+            continue
         sp.add_argument("--limit", type=int, default=50)
         if verb == "replay":
             sp.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all not yet replayed)")

@@ -24,12 +24,12 @@ from mortard.operator.errors import UserError
 from mortard.store import console as store
 from mortard.store import dead_letters
 from mortard.store.order_retry import retry_now
+from mortard.store.resolutions import MAX_NOTE
 from mortard.sync.states import SyncState
 
 log = structlog.get_logger(__name__)
 
 MAX_RETRY_ALL = 500
-MAX_NOTE = 2000
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,10 +139,35 @@ def _timestamp_or_none(value: Any) -> datetime | None:
         return None
 
 
+#: The header `mortard dlq replay` puts on a record it sends back: the id of its dead letter.
+HEADER_REPLAY_OF = "mortard-replay-of"
+
+_MAX_BIGINT = 2**63 - 1
+
+
+def replay_of(headers: Sequence[tuple[str, bytes]] | None) -> int | None:
+    """The dead letter id a replayed record names in `mortard-replay-of` (the last such header);
+    None when there is none or it is not a plausible id (the store then checks it exists)."""
+    found = None
+    for name, raw in headers or ():
+        if isinstance(name, str) and name.lower() == HEADER_REPLAY_OF:
+            found = raw
+    try:
+        text = bytes(found).decode("ascii").strip() if found is not None else ""
+    except (UnicodeDecodeError, TypeError):
+        return None
+    if not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if 0 < value <= _MAX_BIGINT else None
+
+
 def dead_letter_of(r: ConsumerRecord, reason: str, detail: str) -> DeadLetter:
-    """The dead letter of a record the consumer cannot take in, with its coordinates and why."""
+    """The dead letter of a record the consumer cannot take in, with its coordinates and why (and,
+    for a record a replay sent, the dead letter it came from)."""
+    headers = list(r.headers or ())
     return DeadLetter(kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset, key=r.key,
-                      value=r.value, headers=list(r.headers or ()), reason=reason, detail=detail)
+                      value=r.value, headers=headers, reason=reason, detail=detail, replay_of=replay_of(headers))
 
 
 def dead_letter_headers(d: DeadLetter) -> list[tuple[str, bytes]]:

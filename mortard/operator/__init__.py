@@ -19,6 +19,7 @@ import structlog
 
 from mortard.config import Config
 from mortard.operator import dlq as _dlq
+from mortard.operator import order_actions as _actions
 from mortard.operator import orders as _orders
 from mortard.operator import shops as _shops
 from mortard.operator import shopify as _shopify
@@ -77,15 +78,18 @@ def _logs_to_stderr(level: str) -> Iterator[None]:
 
 orders_list = _command(_orders.orders_list)
 orders_show = _command(_orders.orders_show)
-orders_retry = _command(_orders.orders_retry)
+orders_retry = _command(_actions.orders_retry)
+orders_resolve = _command(_actions.orders_resolve)
 orders_plan = _command(_orders.orders_plan)
 dlq_list = _command(_dlq.dlq_list)
 dlq_replay = _command(_dlq.dlq_replay)
+dlq_show = _command(_dlq.dlq_show)
 shops_show = _command(_shops.shops_show)
 shops_set = _command(_shops.shops_set)
 shops_add = _command(_shops.shops_add)
 orders_resync = _command(_shopify.orders_resync)
 shops_webhooks = _command(_shopify.shops_webhooks)
 
-__all__ = ["orders_list", "orders_show", "orders_retry", "orders_plan", "dlq_list", "dlq_replay",
+__all__ = ["orders_list", "orders_show", "orders_retry", "orders_resolve", "orders_plan", "dlq_list", "dlq_replay",
+           "dlq_show",
            "shops_show", "shops_set", "shops_add", "orders_resync", "shops_webhooks"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -19,12 +20,13 @@ from aiokafka.errors import KafkaError
 
 from mortard.operator.errors import UserError
 from mortard.config import Config
+from mortard.consume.records import HEADER_REPLAY_OF
 from mortard.consume.security import kafka_client_options
 from mortard.operator._db import database
-from mortard.operator.render import emit, table, to_json, when
+from mortard.operator.render import emit, fields_block, table, to_json, when
 from mortard.store import dead_letters
 from mortard.store.db import Queryable
-from mortard.store.dead_letters import ClaimedLetter, ListedLetter, decode_headers
+from mortard.store.dead_letters import ClaimedLetter, ListedLetter, StoredLetter, decode_headers
 
 
 async def dlq_list(cfg: Config, args: argparse.Namespace) -> int:
@@ -42,9 +44,10 @@ async def dlq_list(cfg: Config, args: argparse.Namespace) -> int:
     if not letters:
         emit("no dead letters")
         return 0
-    emit(table(("ID", "WHEN", "RECORD", "REASON", "DETAIL", "REPLAYED"),
+    emit(table(("ID", "WHEN", "RECORD", "REPLAY OF", "REASON", "DETAIL", "REPLAYED"),
                [(d["id"], d["created_at"], f"{d['kafka_topic']}[{d['kafka_partition']}]@{d['kafka_offset']}",
-                 d["reason"], d["detail"], when(d["replayed_at"]) if d["replayed_at"] else "no") for d in letters],
+                 d["replay_of"], d["reason"], d["detail"], when(d["replayed_at"]) if d["replayed_at"] else "no")
+                for d in letters],
                max_widths={"DETAIL": 70, "RECORD": 48}))
     emit(f"\n{len(letters)} shown of {total}; {waiting} not replayed"
          + (" (`mortard dlq replay` sends them back to the topic)" if waiting else ""))
@@ -55,7 +58,7 @@ def _entry(r: ListedLetter) -> dict[str, Any]:
     return {"id": r.id, "created_at": r.created_at, "kafka_topic": r.kafka_topic,
             "kafka_partition": r.kafka_partition, "kafka_offset": r.kafka_offset,
             "key": _text(r.key), "value_bytes": r.value_bytes, "headers": {name: _text(raw) for name, raw in r.headers},
-            "reason": r.reason, "detail": r.detail, "replayed_at": r.replayed_at}
+            "reason": r.reason, "detail": r.detail, "replayed_at": r.replayed_at, "replay_of": r.replay_of}
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -66,6 +69,98 @@ def _text(raw: bytes | None) -> str | None:
     except UnicodeDecodeError:
         return "base64:" + base64.b64encode(bytes(raw)).decode("ascii")
 
+
+def replay_headers(r: ClaimedLetter) -> list[tuple[str, bytes]]:
+    """The record's own headers, and `mortard-replay-of: <id>` naming this dead letter (in place of
+    one an earlier replay put there), so a record dead-lettered again links back to it."""
+    return [(k, v) for k, v in r.headers if k.lower() != HEADER_REPLAY_OF] + [(HEADER_REPLAY_OF, str(r.id).encode())]
+
+
+# -- show ------------------------------------------------------------------------------------------
+
+async def dlq_show(cfg: Config, args: argparse.Namespace) -> int:
+    async with database(cfg) as db:
+        r = await dead_letters.one(db, args.id)
+    if r is None:
+        raise UserError(f"no dead letter with id {args.id} (see `mortard dlq list`)")
+    doc = _show_doc(r)
+    if getattr(args, "json", False):
+        emit(to_json(doc))
+        return 0
+    emit(_show_text(doc))
+    return 0
+
+
+def _show_doc(r: StoredLetter) -> dict[str, Any]:
+    key, key_encoding = _decoded(r.key)
+    payload, encoding = _payload(r.value)
+    return {"id": r.id, "created_at": r.created_at, "kafka_topic": r.kafka_topic,
+            "kafka_partition": r.kafka_partition, "kafka_offset": r.kafka_offset, "reason": r.reason,
+            "detail": r.detail, "replayed_at": r.replayed_at, "replay_of": r.replay_of, "replays": list(r.replays),
+            "key": key, "key_encoding": key_encoding,
+            "headers": [dict(zip(("name", "value", "encoding"), (name, *_decoded(raw)))) for name, raw in r.headers],
+            "value_bytes": len(r.value) if r.value is not None else None,
+            "payload": payload, "payload_encoding": encoding}
+
+
+def _decoded(raw: bytes | None) -> tuple[str | None, str | None]:
+    """Bytes as UTF-8 text, or as base64 when they are not text: (value, "utf-8" | "base64")."""
+    if raw is None:
+        return None, None
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def _payload(raw: bytes | None) -> tuple[Any, str | None]:
+    """The value as JSON if it parses ("json"), else as text ("utf-8"), else base64 ("base64")."""
+    text, encoding = _decoded(raw)
+    if encoding == "utf-8":
+        try:
+            return json.loads(text or ""), "json"
+        except (ValueError, RecursionError):
+            pass
+    return text, encoding
+
+
+def _show_text(doc: dict[str, Any]) -> str:
+    replays = doc["replays"]
+    head = fields_block([
+        ("dead letter", str(doc["id"])),
+        ("record", f"{doc['kafka_topic']}[{doc['kafka_partition']}]@{doc['kafka_offset']}, "
+                   f"dead-lettered {when(doc['created_at'])}"),
+        ("reason", doc["reason"]),
+        ("detail", doc["detail"]),
+        ("replayed", when(doc["replayed_at"]) if doc["replayed_at"] else "no"),
+        ("replay of", f"dead letter {doc['replay_of']} (this record came back from its replay)"
+         if doc["replay_of"] is not None else None),
+        ("replayed as", "dead letter(s) " + ", ".join(map(str, replays)) + " (dead-lettered again)"
+         if replays else None),
+        ("key", _shown(doc["key"], doc["key_encoding"]) if doc["key_encoding"] else "(none)"),
+    ])
+    parts = [head, f"\nheaders ({len(doc['headers'])}):"]
+    if doc["headers"]:
+        parts.append(table(("NAME", "VALUE"), [(h["name"], _shown(h["value"], h["encoding"])) for h in doc["headers"]],
+                           indent="  "))
+    else:
+        parts.append("  (none)")
+    encoding = doc["payload_encoding"]
+    if encoding is None:
+        parts.append("\npayload: (none: the record has no value)")
+    else:
+        kind = {"json": "JSON", "utf-8": "text, not JSON", "base64": "not UTF-8, shown as base64"}[encoding]
+        body = json.dumps(doc["payload"], indent=2, ensure_ascii=False) if encoding == "json" else str(doc["payload"])
+        parts.append(f"\npayload ({doc['value_bytes']} bytes, {kind}):")
+        parts.append("\n".join("  " + line for line in body.splitlines()) or "  (empty)")
+    return "\n".join(parts)
+
+
+def _shown(value: str | None, encoding: str | None) -> str:
+    return f"base64:{value}" if encoding == "base64" else (value or "")
+
+
+# -- replay ----------------------------------------------------------------------------------------
 
 async def dlq_replay(cfg: Config, args: argparse.Namespace) -> int:
     ids: Sequence[int] = getattr(args, "ids", None) or []
@@ -125,7 +220,7 @@ async def _produce(cfg: Config, db: Queryable, rows: Sequence[ClaimedLetter]) ->
         for n, r in enumerate(rows):
             try:
                 meta = await (await producer.send(cfg.kafka.topic, value=r.value, key=r.key,
-                                                  headers=list(r.headers)))
+                                                  headers=replay_headers(r)))
             except (KafkaError, OSError) as exc:
                 await dead_letters.release_claims(db, rows[n:])
                 done = f" after replaying {', '.join(str(s['id']) for s in sent)}" if sent else ""
@@ -162,4 +257,4 @@ def _report(args: argparse.Namespace, sent: list[dict[str, Any]], remaining: int
     return 0
 
 
-__all__ = ["dlq_list", "dlq_replay", "decode_headers", "send_claimed"]
+__all__ = ["dlq_list", "dlq_replay", "dlq_show", "decode_headers", "replay_headers", "send_claimed"]

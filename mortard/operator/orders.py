@@ -13,8 +13,8 @@ from mortard.operator._db import STATES, database, find_order
 from mortard.operator.diff import Names, action_text
 from mortard.operator.render import cell, emit, fields_block, money, table, to_json, when
 from mortard.store.order_lookup import ListedOrder, OrderRecord, list_orders
-from mortard.store.order_retry import retry_now
 from mortard.store.order_timeline import LineRecord, load_timeline
+from mortard.store.resolutions import RESOLVE_ACTION, resolution
 from mortard.store.stats import orders_by_state
 from mortard.store.watch import drift_for
 from mortard.sync.states import DRIFT_KINDS
@@ -26,12 +26,13 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
     state = getattr(args, "state", None)
     shop = getattr(args, "shop", None)
     limit = getattr(args, "limit", 50)
+    include_resolved = bool(getattr(args, "include_resolved", False))
     if state is not None and state not in STATES:
         raise UserError(f"unknown state {state!r}: expected one of {', '.join(STATES)}")
     if limit <= 0:
         raise UserError(f"--limit must be at least 1, not {limit}")
     async with database(cfg) as db:
-        rows = await list_orders(db, state=state, shop=shop, limit=limit)
+        rows = await list_orders(db, state=state, shop=shop, limit=limit, include_resolved=include_resolved)
         counts = await orders_by_state(db, shop)
     orders = [_list_entry(r) for r in rows]
     if args.json:
@@ -41,7 +42,8 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
         emit("no orders" + (f" in state {state}" if state else "") + (f" for {shop}" if shop else ""))
     else:
         emit(table(("SHOP", "ORDER", "ID", "STATE", "SINCE", "ATTEMPTS", "REASONS", "LAST ERROR"),
-                   [(o["shop"], o["order_name"], o["order_id"], o["state"], r.state_changed_at, o["attempts"],
+                   [(o["shop"], o["order_name"], o["order_id"], o["state"] + (" (resolved)" if o["resolved"] else ""),
+                     r.state_changed_at, o["attempts"],
                      "; ".join(f"{x['code']}: {x['message']}" for x in o["reasons"]) or None, o["last_error"])
                     for o, r in zip(orders, rows)],
                    max_widths={"SHOP": 32, "REASONS": 70, "LAST ERROR": 50}))
@@ -49,6 +51,8 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     emit(f"\n{len(orders)} shown of {counts.get(state, 0) if state else total}"
          + (f"; all orders by state: {summary}" if summary else ""))
+    if counts.get("resolved") and not include_resolved:
+        emit(f"{counts['resolved']} resolved order(s) left out (--include-resolved shows them)")
     return 0
 
 
@@ -56,7 +60,7 @@ def _list_entry(r: ListedOrder) -> dict[str, Any]:
     return {"shop": r.shop, "order_name": r.order_name, "order_id": r.order_id, "state": r.sync_state,
             "since": r.state_changed_at, "attempts": r.attempts, "reasons": _reasons(r.pending_reasons),
             "last_error": r.last_error, "next_attempt_at": r.next_attempt_at,
-            "heartland_order_id": r.heartland_order_id}
+            "heartland_order_id": r.heartland_order_id, "resolved": r.resolved}
 
 
 def _reasons(raw: Any) -> list[dict[str, str]]:
@@ -70,6 +74,7 @@ async def orders_show(cfg: Config, args: argparse.Namespace) -> int:
         row = await find_order(db, args.shop, args.order, set(cfg.shops))
         recorded = await load_timeline(db, row.shop, row.order_id)
         drift = [asdict(d) for d in await drift_for(db, row.shop, row.order_id)]
+        resolved = await resolution(db, row.shop, row.order_id)
     names = _names_from_snapshot(row.snapshot, recorded.lines)
     events = [asdict(e) for e in recorded.events]
     journal = [asdict(j) for j in recorded.journal]
@@ -82,6 +87,7 @@ async def orders_show(cfg: Config, args: argparse.Namespace) -> int:
         "documents": documents,
         "history": history,
         "drift": drift,
+        "resolution": asdict(resolved) if resolved is not None else None,
     }
     if args.json:
         emit(to_json(doc))
@@ -161,12 +167,15 @@ def timeline(events: Sequence[Mapping[str, Any]], journal: Sequence[Mapping[str,
             if detail.get("error"):
                 text += f"  error: {detail['error']}"
             if detail.get("action"):
-                text += f"  [{detail['action']}]"
+                text += f"  [{detail['action']}" + (f" by {detail['by']}" if detail.get("by") else "") + "]"
             what = "state"
         else:
-            text = cell(detail)
-            if h["from_state"] or h["to_state"]:
+            said = _NOTE_TEXTS.get(str(detail.get("action"))) if h["kind"] == "note" else None
+            text = said(detail) if said else cell(detail)
+            if not said and (h["from_state"] or h["to_state"]):
                 text = f"{h['from_state'] or '-'} → {h['to_state'] or '-'}  {text}"
+            elif said and h["to_state"]:
+                text += f"  (state {h['to_state']})"
             what = str(h["kind"])
         out.append((h["at"], _RANK.get(what, 3), h["id"], what, text))
     out.sort(key=lambda t: (t[0], t[1], t[2]))
@@ -189,6 +198,7 @@ def _show_text(doc: dict[str, Any], events: Any, journal: Any, documents: Any, h
     head = fields_block([
         ("order", f"{o['order_name'] or '-'} (id {o['order_id']}) of {o['shop']}"),
         ("state", f"{o['state']} since {when(o['since'])}" + (f", {o['attempts']} failed attempt(s)" if o["attempts"] else "")),
+        ("resolved", _resolution_text(doc["resolution"]) if doc.get("resolution") else None),
         ("due", "yes: new events not yet worked" if o["due"] else None),
         ("next attempt", when(o["next_attempt_at"]) if o["next_attempt_at"] else None),
         ("worked by", f"{o['lease_owner']} (lease until {when(o['lease_until'])})" if leased else None),
@@ -212,35 +222,19 @@ def _show_text(doc: dict[str, Any], events: Any, journal: Any, documents: Any, h
     return "\n".join(parts)
 
 
+def _resolution_text(r: Mapping[str, Any]) -> str:
+    return f"by {r['by']} at {when(r['at'])}: {r['note']}  (it shows again when something new happens to it)"
+
+
+# Operators' notes in words: who asked what.
+_NOTE_TEXTS = {
+    "operator_retry": lambda d: f"retry asked by {d.get('by') or 'a shell command'}",
+    RESOLVE_ACTION: lambda d: f"resolved by {d.get('by')}: {d.get('note')}",
+}
+
+
 def _drift_text(detail: Mapping[str, Any]) -> str:
     return "; ".join(f"{k}: {v}" for k, v in detail.items())
-
-
-# -- retry -----------------------------------------------------------------------------------------
-
-async def orders_retry(cfg: Config, args: argparse.Namespace) -> int:
-    async with database(cfg) as db:
-        row = await find_order(db, args.shop, args.order, set(cfg.shops))
-        r = await retry_now(db, row.shop, row.order_id)
-    if r is None:  # deleted between the lookup and the update
-        raise UserError(f"order {args.order} of {args.shop} disappeared; try again")
-    result = {"shop": row.shop, "order_id": row.order_id, "order_name": row.order_name,
-              "from_state": r.from_state, "to_state": r.to_state, "attempts": 0,
-              "due_seq": r.due_seq, "next_attempt_at": r.next_attempt_at,
-              "leased_by": r.lease_owner if r.leased else None}
-    if getattr(args, "json", False):
-        emit(to_json(result))
-        return 0
-    label = f"{row.order_name or '-'} (id {row.order_id}) of {row.shop}"
-    change = f"{r.from_state} → {r.to_state}" if r.from_state != r.to_state else f"still {r.to_state}"
-    emit(f"order {label}: {change}, attempts reset to 0, due now (due_seq {r.due_seq}).")
-    if r.leased:
-        emit(f"a daemon ({r.lease_owner}) is working on it; it runs it again when that run ends.")
-    else:
-        emit("a running daemon picks it up on its next sweep.")
-    if cfg.shops and row.shop not in cfg.shops:
-        emit(f"note: {row.shop} is not in this config file; a daemon with this config would mark it dead.")
-    return 0
 
 
 # -- plan (dry run) --------------------------------------------------------------------------------
@@ -326,4 +320,4 @@ def _heartland_line(m: Any, result: Any) -> str:
             f"{len(m.invoices)} invoice(s), {len(m.tickets)} ticket(s)")
 
 
-__all__ = ["orders_list", "orders_show", "orders_retry", "orders_plan", "timeline"]
+__all__ = ["orders_list", "orders_show", "orders_plan", "timeline"]

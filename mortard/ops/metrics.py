@@ -140,7 +140,8 @@ class Metrics:
 
         # sync
         self.orders = Gauge(
-            "mortard_orders", "Orders by sync state (periodic database count).", ["state"], registry=r,
+            "mortard_orders", "Orders by sync state (periodic database count); those a person resolved "
+            "count as state `resolved`.", ["state"], registry=r,
         )
         self.orders_completed_total = Counter(
             "mortard_orders_completed_total", "Order runs that ended, by outcome state.",
@@ -277,12 +278,13 @@ class Metrics:
         self.ingest_requests_total.labels(topic, outcome).inc()
 
     def set_order_counts(self, counts: Mapping[str, int]) -> None:
-        """Publish a fresh `{state: count}`; known states missing from `counts` drop to 0."""
-        for state in ORDER_STATES:
+        """Publish a fresh `{state: count}` (resolved orders as `resolved`); states missing from
+        `counts`, known ones and those seen before, drop to 0."""
+        seen = {sample.labels["state"] for metric in self.orders.collect() for sample in metric.samples}
+        for state in (*ORDER_STATES, *sorted(seen - set(ORDER_STATES))):
             self.orders.labels(state).set(counts.get(state, 0))
         for state, n in counts.items():
-            if state not in ORDER_STATES:
-                self.orders.labels(state).set(n)
+            self.orders.labels(state).set(n)
 
     def set_pending_reasons(self, counts: Mapping[str, int]) -> None:
         """Publish a fresh `{reason code: pending orders}`; codes seen before and now absent drop to 0."""

@@ -1,9 +1,10 @@
 """What the web console reads and writes (mortard/console/): counts per shop, the queues a person
 works through, an operator's resolve notes, and the series its charts draw.
 
-A *resolved* order is one a person marked handled (`resolve`): a note in its history that remembers
-the order's `due_seq`. It stays resolved until something new happens to the order (an event, a
-retry: `due_seq` moves on), when it comes back into the queues by itself. No new column is needed.
+A *resolved* order is one a person marked handled (`resolve`, from `store.resolutions`, re-exported
+here): a note in its history that remembers the order's `due_seq`. It stays resolved until something
+new happens to the order (an event, a retry: `due_seq` moves on), when it comes back into the queues
+by itself.
 """
 from __future__ import annotations
 
@@ -12,21 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from mortard.store.db import Queryable
+from mortard.store.resolutions import RESOLVE_ACTION, RESOLVED as _RESOLVED, Resolution, resolution, resolve
 
 __all__ = ["LatencyPoint", "QueueFilter", "QueueLetter", "QueueOrder", "Resolution", "counts_by_shop",
            "dead_letter_queue", "latency_series", "matching_orders", "needs_a_person", "order_queue",
-           "resolution", "resolve", "shops_seen", "synced_per_minute"]
-
-RESOLVE_ACTION = "operator_resolve"
-
-# The newest resolve note that still holds: written since the state last changed, with the order's
-# due_seq unchanged since.
-_RESOLVED = f"""
-EXISTS (SELECT 1 FROM order_history h
-        WHERE h.shop = o.shop AND h.order_id = o.order_id AND h.kind = 'note'
-          AND h.detail->>'action' = '{RESOLVE_ACTION}' AND h.at >= o.state_changed_at
-          AND (h.detail->>'due_seq')::bigint = o.due_seq)
-"""
+           "RESOLVE_ACTION", "resolution", "resolve", "shops_seen", "synced_per_minute"]
 
 _COUNTS_BY_SHOP = "SELECT shop, sync_state, count(*) AS n FROM orders GROUP BY 1, 2 ORDER BY 1, 2"
 
@@ -63,22 +54,6 @@ WHERE ($1::text IS NULL OR reason = $1)
   AND ($3 OR replayed_at IS NULL)
 ORDER BY id
 LIMIT $4
-"""
-
-_RESOLVE = f"""
-INSERT INTO order_history (shop, order_id, kind, from_state, to_state, detail)
-SELECT shop, order_id, 'note', sync_state, sync_state,
-       jsonb_build_object('action', '{RESOLVE_ACTION}', 'by', $3::text, 'note', $4::text, 'due_seq', due_seq)
-FROM orders WHERE shop = $1 AND order_id = $2
-RETURNING at
-"""
-
-_RESOLUTION = f"""
-SELECT h.detail->>'by' AS by, h.detail->>'note' AS note, h.at
-FROM orders o JOIN order_history h ON h.shop = o.shop AND h.order_id = o.order_id
-WHERE o.shop = $1 AND o.order_id = $2 AND h.kind = 'note' AND h.detail->>'action' = '{RESOLVE_ACTION}'
-  AND h.at >= o.state_changed_at AND (h.detail->>'due_seq')::bigint = o.due_seq
-ORDER BY h.id DESC LIMIT 1
 """
 
 # Orders that reached `invoiced`, per minute and shop, over the last $1 seconds.
@@ -137,13 +112,6 @@ class QueueLetter:
 
 
 @dataclass(frozen=True, slots=True)
-class Resolution:
-    by: str
-    note: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class LatencyPoint:
     at: datetime
     orders: int
@@ -185,17 +153,6 @@ async def dead_letter_queue(db: Queryable, *, reason: str | None = None, min_age
                             include_replayed: bool = False, limit: int) -> list[QueueLetter]:
     rows = await db.fetch(_LETTERS, reason, min_age_s, include_replayed, limit)
     return [QueueLetter(**dict(r)) for r in rows]
-
-
-async def resolve(db: Queryable, shop: str, order_id: int, by: str, note: str) -> datetime | None:
-    """Mark the order handled by `by`, with `note`, in its history; None if there is no such order."""
-    return await db.fetchval(_RESOLVE, shop, order_id, by, note)
-
-
-async def resolution(db: Queryable, shop: str, order_id: int) -> Resolution | None:
-    """The resolve note that still holds for the order, if any."""
-    r = await db.fetchrow(_RESOLUTION, shop, order_id)
-    return None if r is None else Resolution(r["by"], r["note"], r["at"])
 
 
 async def synced_per_minute(db: Queryable, window_s: float) -> dict[str, list[tuple[datetime, int]]]:

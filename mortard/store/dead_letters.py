@@ -17,15 +17,23 @@ from typing import Any
 
 from mortard.store.db import Queryable
 
-__all__ = ["ClaimedLetter", "DeadLetterCounts", "ListedLetter", "claim_for_replay", "counts",
-           "decode_headers", "encode_headers", "not_replayed", "recent", "release_claims", "replay_stamps"]
+__all__ = ["ClaimedLetter", "DeadLetterCounts", "ListedLetter", "StoredLetter", "claim_for_replay", "counts",
+           "decode_headers", "encode_headers", "not_replayed", "one", "recent", "release_claims", "replay_stamps"]
 
 Headers = tuple[tuple[str, bytes], ...]
 
 _RECENT = """
 SELECT id, created_at, kafka_topic, kafka_partition, kafka_offset, key, octet_length(value) AS value_bytes,
-       headers, reason, detail, replayed_at
+       headers, reason, detail, replayed_at, replay_of
 FROM dead_letters ORDER BY id DESC LIMIT $1
+"""
+
+# One dead letter whole, and the dead letters its replays became (`replay_of` naming it).
+_ONE = """
+SELECT d.id, d.created_at, d.kafka_topic, d.kafka_partition, d.kafka_offset, d.key, d.value, d.headers, d.reason,
+       d.detail, d.replayed_at, d.replay_of,
+       coalesce((SELECT array_agg(n.id ORDER BY n.id) FROM dead_letters n WHERE n.replay_of = d.id), '{}') AS replays
+FROM dead_letters d WHERE d.id = $1
 """
 
 _COUNTS = "SELECT count(*) AS total, count(*) FILTER (WHERE replayed_at IS NULL) AS not_replayed FROM dead_letters"
@@ -74,6 +82,25 @@ class ListedLetter:
     reason: str
     detail: str | None
     replayed_at: datetime | None
+    replay_of: int | None            # the dead letter this record was replayed from, when it came back
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLetter:
+    """One dead letter whole (`mortard dlq show`)."""
+    id: int
+    created_at: datetime
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    reason: str
+    detail: str | None
+    replayed_at: datetime | None
+    replay_of: int | None
+    replays: tuple[int, ...]         # the dead letters replays of this one became
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +132,17 @@ async def recent(db: Queryable, limit: int) -> list[ListedLetter]:
     """The newest `limit` dead letters, newest first."""
     return [ListedLetter(r["id"], r["created_at"], r["kafka_topic"], r["kafka_partition"], r["kafka_offset"],
                          _bytes(r["key"]), r["value_bytes"], tuple(decode_headers(r["headers"])), r["reason"],
-                         r["detail"], r["replayed_at"]) for r in await db.fetch(_RECENT, limit)]
+                         r["detail"], r["replayed_at"], r["replay_of"]) for r in await db.fetch(_RECENT, limit)]
+
+
+async def one(db: Queryable, letter_id: int) -> StoredLetter | None:
+    """The dead letter `letter_id`, with its value; None if there is none."""
+    r = await db.fetchrow(_ONE, letter_id)
+    if r is None:
+        return None
+    return StoredLetter(r["id"], r["created_at"], r["kafka_topic"], r["kafka_partition"], r["kafka_offset"],
+                        _bytes(r["key"]), _bytes(r["value"]), tuple(decode_headers(r["headers"])), r["reason"],
+                        r["detail"], r["replayed_at"], r["replay_of"], tuple(r["replays"]))
 
 
 async def counts(db: Queryable) -> DeadLetterCounts:

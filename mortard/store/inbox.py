@@ -44,9 +44,10 @@ WITH prior AS (
 SELECT (SELECT count(*) FROM ev) AS new_events
 """
 
+# $9: the dead letter a replay sent this record from (`mortard-replay-of`), kept only if it exists.
 _DEAD_LETTER_SQL = """
-INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, key, value, headers, reason, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, key, value, headers, reason, detail, replay_of)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT id FROM dead_letters WHERE id = $9::bigint))
 ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING
 """
 
@@ -61,6 +62,7 @@ class DeadLetter:
     headers: Sequence[tuple[str, bytes]]
     reason: str
     detail: str
+    replay_of: int | None = None     # the `mortard-replay-of` header's id, if the record came from a replay
 
 
 async def write_batch(conn: asyncpg.Connection, events: Sequence[InboxEvent],
@@ -79,5 +81,5 @@ async def write_batch(conn: asyncpg.Connection, events: Sequence[InboxEvent],
         if dead:
             await conn.executemany(_DEAD_LETTER_SQL, [
                 (d.kafka_topic, d.kafka_partition, d.kafka_offset, d.key, d.value,
-                 encode_headers(d.headers), d.reason, d.detail[:2000]) for d in dead])
+                 encode_headers(d.headers), d.reason, d.detail[:2000], d.replay_of) for d in dead])
     return new

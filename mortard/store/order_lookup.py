@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mortard.store.db import Queryable
+from mortard.store.resolutions import RESOLVED
 
 __all__ = ["ListedOrder", "OrderRecord", "by_id", "by_names", "list_orders", "shop_has_orders"]
 
@@ -25,13 +26,14 @@ _BY_NAMES = f"SELECT {_RECORD_COLUMNS} FROM orders WHERE shop = $1 AND order_nam
 
 _SHOP_HAS_ORDERS = "SELECT EXISTS (SELECT 1 FROM orders WHERE shop = $1)"
 
-# Newest state change first; either filter may be NULL (all states, all shops).
-_LIST = """
-SELECT shop, order_name, order_id, sync_state, state_changed_at, attempts, pending_reasons, last_error,
-       next_attempt_at, heartland_order_id
-FROM orders
-WHERE ($1::text IS NULL OR sync_state = $1) AND ($2::text IS NULL OR shop = $2)
-ORDER BY state_changed_at DESC, shop, order_id
+# Newest state change first; either filter may be NULL (all states, all shops). Resolved orders
+# (`store.resolutions`) only when $4.
+_LIST = f"""
+SELECT o.shop, o.order_name, o.order_id, o.sync_state, o.state_changed_at, o.attempts, o.pending_reasons,
+       o.last_error, o.next_attempt_at, o.heartland_order_id, {RESOLVED} AS resolved
+FROM orders o
+WHERE ($1::text IS NULL OR o.sync_state = $1) AND ($2::text IS NULL OR o.shop = $2) AND ($4 OR NOT {RESOLVED})
+ORDER BY o.state_changed_at DESC, o.shop, o.order_id
 LIMIT $3
 """
 
@@ -76,6 +78,7 @@ class ListedOrder:
     last_error: str | None
     next_attempt_at: datetime | None
     heartland_order_id: int | None
+    resolved: bool                      # a person marked it handled (`store.resolutions`)
 
 
 async def by_id(db: Queryable, shop: str, order_id: int) -> OrderRecord | None:
@@ -93,6 +96,7 @@ async def shop_has_orders(db: Queryable, shop: str) -> bool:
 
 
 async def list_orders(db: Queryable, *, state: str | None = None, shop: str | None = None,
-                      limit: int) -> list[ListedOrder]:
-    """Orders in `state` of `shop` (None: any), the newest state change first."""
-    return [ListedOrder(**dict(r)) for r in await db.fetch(_LIST, state, shop, limit)]
+                      limit: int, include_resolved: bool = False) -> list[ListedOrder]:
+    """Orders in `state` of `shop` (None: any), the newest state change first; resolved ones only
+    with `include_resolved`."""
+    return [ListedOrder(**dict(r)) for r in await db.fetch(_LIST, state, shop, limit, include_resolved)]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from mortard.store.db import Queryable
+from mortard.store.resolutions import RESOLVED
 
-__all__ = ["RetryOutcome", "retry_now"]
+__all__ = ["RetryCandidate", "RetryOutcome", "retry_candidates", "retry_now"]
 
 _RETRY = """
 WITH old AS (
@@ -55,3 +57,43 @@ async def retry_now(db: Queryable, shop: str, order_id: int, by: str | None = No
         return None
     return RetryOutcome(r["from_state"], r["sync_state"], r["due_seq"], r["done_seq"], r["next_attempt_at"],
                         r["lease_owner"], r["lease_until"], bool(r["leased"]))
+
+
+# The orders a bulk retry (`mortard orders retry --state ...`) takes, the longest in their state
+# first; every filter but the state may be NULL. `matched` counts them all, past the limit.
+_CANDIDATES = f"""
+SELECT o.shop, o.order_id, o.order_name, o.sync_state, o.state_changed_at, o.attempts, o.pending_reasons,
+       o.last_error, {RESOLVED} AS resolved, count(*) OVER () AS matched
+FROM orders o
+WHERE o.sync_state = $1
+  AND ($2::text IS NULL OR o.pending_reasons @> jsonb_build_array(jsonb_build_object('code', $2::text)))
+  AND ($3::timestamptz IS NULL OR o.state_changed_at >= $3)
+  AND ($4::text IS NULL OR o.shop = $4)
+  AND ($5 OR NOT {RESOLVED})
+ORDER BY o.state_changed_at, o.shop, o.order_id
+LIMIT $6
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryCandidate:
+    shop: str
+    order_id: int
+    order_name: str | None
+    sync_state: str
+    state_changed_at: datetime
+    attempts: int
+    pending_reasons: list[Any]
+    last_error: str | None
+    resolved: bool
+
+
+async def retry_candidates(db: Queryable, *, state: str, reason: str | None = None, since: datetime | None = None,
+                           shop: str | None = None, include_resolved: bool = False,
+                           limit: int) -> tuple[list[RetryCandidate], int]:
+    """The orders in `state` (with reason code `reason`, in it since `since`, of `shop`; resolved
+    ones only with `include_resolved`), the longest in it first, up to `limit`; and how many match
+    in all."""
+    rows = await db.fetch(_CANDIDATES, state, reason, since, shop, include_resolved, limit)
+    matched = int(rows[0]["matched"]) if rows else 0
+    return [RetryCandidate(**{k: v for k, v in dict(r).items() if k != "matched"}) for r in rows], matched

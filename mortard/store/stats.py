@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mortard.store.db import Queryable
+from mortard.store.resolutions import RESOLVED, STATE_OR_RESOLVED
 
 __all__ = ["EXPLORE_QUERIES", "EventCounts", "IntakeProgress", "InvoiceLatency", "OrderOutcome", "SettledCounts",
            "dead_letters_by_reason", "documents_by_kind", "event_counts", "intake_progress", "invoice_latency",
            "order_outcomes", "orders_by_state", "settled_counts"]
 
-_ORDERS_BY_STATE = """
-SELECT sync_state, count(*) AS n FROM orders WHERE ($1::text IS NULL OR shop = $1)
-GROUP BY sync_state ORDER BY sync_state
+# A resolved order (a person marked it handled: `store.resolutions`) counts as `resolved`, not in its state.
+_ORDERS_BY_STATE = f"""
+SELECT {STATE_OR_RESOLVED} AS sync_state, count(*) AS n FROM orders o WHERE ($1::text IS NULL OR o.shop = $1)
+GROUP BY 1 ORDER BY 1
 """
 
 # An order is busy while it has events not yet worked or a daemon holds it.
@@ -98,20 +100,20 @@ def _float(value: Any) -> float | None:
 
 async def orders_by_state(db: Queryable, shop: str | None = None) -> dict[str, int]:
     """state -> how many orders (of `shop`, or of every shop) are in it, by state name; states no
-    order is in are left out."""
+    order is in are left out. Resolved orders count as `resolved` (`store.resolutions`)."""
     return {r["sync_state"]: int(r["n"]) for r in await db.fetch(_ORDERS_BY_STATE, shop)}
 
 
-_PENDING_REASONS = """
+_PENDING_REASONS = f"""
 SELECT r->>'code' AS code, count(*) AS n
-FROM orders, jsonb_array_elements(pending_reasons) AS r
-WHERE sync_state = 'pending'
+FROM orders o, jsonb_array_elements(o.pending_reasons) AS r
+WHERE o.sync_state = 'pending' AND NOT {RESOLVED}
 GROUP BY 1
 """
 
 
 async def pending_reasons(db: Queryable) -> dict[str, int]:
-    """reason code -> how many pending orders give it (an order may give several)."""
+    """reason code -> how many unresolved pending orders give it (an order may give several)."""
     return {r["code"]: int(r["n"]) for r in await db.fetch(_PENDING_REASONS)}
 
 

@@ -42,7 +42,7 @@ async def test_retry_makes_a_dead_order_due_now_and_its_timeline_says_who_asked(
     text = await follow(b, r)
     assert "Retry asked by alice: dead → failed, due now." in text
     timeline = re.findall(r'<tr class="tl-state"><td>[^<]+</td><td>state</td><td>([^<]+)</td>', text)
-    assert timeline == ["dead → failed  [operator_retry]"]
+    assert timeline == ["dead → failed  [operator_retry by alice]"]
     assert "alice: operator_retry" not in text      # a state change, not a note: shown in the timeline
 
 

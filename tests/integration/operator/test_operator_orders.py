@@ -144,7 +144,8 @@ async def test_show_of_an_unknown_order_exits_1_with_one_line(make_ops, pool):
     assert code == 1 and "no orders for shop 'nope.myshopify.com'" in err
 
 
-async def test_retry_makes_a_dead_order_due_now_as_failed_with_no_attempts(make_ops, pool):
+async def test_retry_makes_a_dead_order_due_now_as_failed_with_no_attempts(make_ops, pool, monkeypatch):
+    monkeypatch.setenv("LOGNAME", "alice")         # who asked: the login name (getpass reads LOGNAME first)
     ops = await make_ops()
     await seed_order(pool, 1002, "dead", attempts=12, last_error="gave up")
     before = await pool.fetchrow("SELECT * FROM orders WHERE order_id = 1002")
@@ -158,7 +159,7 @@ async def test_retry_makes_a_dead_order_due_now_as_failed_with_no_attempts(make_
     assert after["due_seq"] == before["due_seq"] + 1 and after["state_changed_at"] > before["state_changed_at"]
     hist = await pool.fetch("SELECT kind, from_state, to_state, detail FROM order_history WHERE order_id = 1002")
     assert [(h["kind"], h["from_state"], h["to_state"], h["detail"]) for h in hist] == [
-        ("state", "dead", "failed", {"action": "operator_retry"})]
+        ("state", "dead", "failed", {"action": "operator_retry", "by": "alice (shell)"})]
     assert await store.claim_due(10) == [(SHOP, 1002)]          # a running daemon's sweep takes it now
 
 
