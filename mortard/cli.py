@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "list":
             sp.add_argument("--state", default=None, help="pending, failed, dead, waiting_stock, invoiced, ...")
             sp.add_argument("--shop", default=None)
+            sp.add_argument("--reason", default=None, help="only orders with a reason of this code")
             sp.add_argument("--limit", type=int, default=50)
             sp.add_argument("--include-resolved", action="store_true",
                             help="also orders a person resolved (`orders resolve`)")

@@ -27,19 +27,22 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
     shop = getattr(args, "shop", None)
     limit = getattr(args, "limit", 50)
     include_resolved = bool(getattr(args, "include_resolved", False))
+    reason = getattr(args, "reason", None)
     if state is not None and state not in STATES:
         raise UserError(f"unknown state {state!r}: expected one of {', '.join(STATES)}")
     if limit <= 0:
         raise UserError(f"--limit must be at least 1, not {limit}")
     async with database(cfg) as db:
-        rows = await list_orders(db, state=state, shop=shop, limit=limit, include_resolved=include_resolved)
+        rows = await list_orders(db, state=state, shop=shop, limit=limit, include_resolved=include_resolved,
+                                 reason=reason)
         counts = await orders_by_state(db, shop)
     orders = [_list_entry(r) for r in rows]
     if args.json:
         emit(to_json({"orders": orders, "counts": counts}))
         return 0
     if not orders:
-        emit("no orders" + (f" in state {state}" if state else "") + (f" for {shop}" if shop else ""))
+        emit("no orders" + (f" in state {state}" if state else "") + (f" with reason {reason}" if reason else "")
+             + (f" for {shop}" if shop else ""))
     else:
         emit(table(("SHOP", "ORDER", "ID", "STATE", "SINCE", "ATTEMPTS", "REASONS", "LAST ERROR"),
                    [(o["shop"], o["order_name"], o["order_id"], o["state"] + (" (resolved)" if o["resolved"] else ""),

@@ -33,6 +33,7 @@ SELECT o.shop, o.order_name, o.order_id, o.sync_state, o.state_changed_at, o.att
        o.last_error, o.next_attempt_at, o.heartland_order_id, {RESOLVED} AS resolved
 FROM orders o
 WHERE ($1::text IS NULL OR o.sync_state = $1) AND ($2::text IS NULL OR o.shop = $2) AND ($4 OR NOT {RESOLVED})
+  AND ($5::text IS NULL OR o.pending_reasons @> jsonb_build_array(jsonb_build_object('code', $5::text)))
 ORDER BY o.state_changed_at DESC, o.shop, o.order_id
 LIMIT $3
 """
@@ -96,7 +97,7 @@ async def shop_has_orders(db: Queryable, shop: str) -> bool:
 
 
 async def list_orders(db: Queryable, *, state: str | None = None, shop: str | None = None,
-                      limit: int, include_resolved: bool = False) -> list[ListedOrder]:
-    """Orders in `state` of `shop` (None: any), the newest state change first; resolved ones only
-    with `include_resolved`."""
-    return [ListedOrder(**dict(r)) for r in await db.fetch(_LIST, state, shop, limit, include_resolved)]
+                      limit: int, include_resolved: bool = False, reason: str | None = None) -> list[ListedOrder]:
+    """Orders in `state` of `shop` with a reason of code `reason` (None: any), the newest state change
+    first; resolved ones only with `include_resolved`."""
+    return [ListedOrder(**dict(r)) for r in await db.fetch(_LIST, state, shop, limit, include_resolved, reason)]

@@ -193,3 +193,20 @@ def test_since_reads_durations_and_iso_times_as_aware_utc():
     assert parse_since("2026-11-27T12:00:00+02:00", now) == datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
     with pytest.raises(UserError):
         parse_since("2026-11-28T00:00:00Z", now)
+
+
+async def test_orders_list_filters_by_reason_code(make_ops, pool):
+    """The runbook's `orders list --state failed --reason heartland_token_refused`."""
+    ops = await make_ops()
+    refused = [{"code": "heartland_token_refused", "message": "acme answers 401"}]
+    await seed_order(pool, 1001, "failed", reasons=refused, changed=NOW - timedelta(minutes=5))
+    await seed_order(pool, 1002, "failed", reasons=[{"code": "heartland_unavailable", "message": "503"}],
+                     changed=NOW - timedelta(minutes=4))
+    await seed_order(pool, 1003, "pending", reasons=refused + [{"code": "unknown_item", "message": "SKU-9"}],
+                     changed=NOW - timedelta(minutes=3))
+    doc = await ops.json("orders", "list", "--reason", "heartland_token_refused")
+    assert sorted(o["order_id"] for o in doc["orders"]) == [1001, 1003]
+    doc = await ops.json("orders", "list", "--state", "failed", "--reason", "heartland_token_refused")
+    assert [o["order_id"] for o in doc["orders"]] == [1001]
+    code, out, _ = await ops.run("orders", "list", "--reason", "no_such_code")
+    assert code == 0 and "no orders with reason no_such_code" in out
