@@ -118,3 +118,20 @@ async def test_stop_ends_in_bounded_time_when_the_poll_waits_for_a_rebalance_tha
     await asyncio.wait_for(c.stop(), bound + 5)
     assert loop.time() - started < bound
     assert await committed_offsets(noida_bootstrap, c._cfg.group_id, topic_name, 1) == {0: 3}
+
+
+async def test_records_after_quiet_spells_are_taken_in(pool, broker, topic_name):
+    """Idle, the partitions rest between polls of a millisecond; a fetch that answers after the poll
+    is kept by aiokafka, so the record comes at the next poll (every 0.5 s) instead of being lost."""
+    bootstrap, tansu = broker
+    await create_topic(bootstrap, topic_name, partitions=2)
+    c = InboxConsumer(kafka_cfg(bootstrap, topic_name, tansu=tansu), pool, known_shops={SHOP})
+    await c.start()
+    try:
+        for i in range(3):
+            await asyncio.sleep(2.0)   # caught up: resting
+            await produce(bootstrap, topic_name, [webhook("orders/create", SHOP, order_payload(
+                OrderSpec(6200 + i, 1200 + i, [LineSpec("SKU-0001", 1, Decimal("5.00"))])))])
+            await wait_for(pool, "SELECT count(*) FROM events", i + 1, timeout=10.0)
+    finally:
+        await c.stop()
