@@ -125,6 +125,7 @@ async def overview(request: web.Request) -> web.Response:
     counts = await store.needs_a_person(st.pool)
     needs = [(n.label, await n.count(st.pool, counts), n.link) for n in NEEDS_A_PERSON]
     states = [s.value for s in SyncState if any(s.value in c for c in by_shop.values())]
+    states += ["resolved"] if any("resolved" in c for c in by_shop.values()) else []
     window = 3 * HOUR
     synced = await store.synced_per_minute(st.pool, window)
     start = now - timedelta(seconds=window)

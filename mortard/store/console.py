@@ -13,13 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from mortard.store.db import Queryable
-from mortard.store.resolutions import RESOLVE_ACTION, RESOLVED as _RESOLVED, Resolution, resolution, resolve
+from mortard.store.resolutions import (RESOLVE_ACTION, RESOLVED as _RESOLVED, STATE_OR_RESOLVED, Resolution,
+                                       resolution, resolve)
 
 __all__ = ["LatencyPoint", "QueueFilter", "QueueLetter", "QueueOrder", "Resolution", "counts_by_shop",
            "dead_letter_queue", "latency_series", "matching_orders", "needs_a_person", "order_queue",
            "RESOLVE_ACTION", "resolution", "resolve", "shops_seen", "synced_per_minute"]
 
-_COUNTS_BY_SHOP = "SELECT shop, sync_state, count(*) AS n FROM orders GROUP BY 1, 2 ORDER BY 1, 2"
+# A resolved order counts as `resolved`, as in `mortard orders list` and the mortard_orders gauge.
+_COUNTS_BY_SHOP = f"SELECT o.shop, {STATE_OR_RESOLVED} AS sync_state, count(*) AS n FROM orders o GROUP BY 1, 2 ORDER BY 1, 2"
 
 _NEEDS = f"""
 SELECT sync_state, count(*) AS n FROM orders o

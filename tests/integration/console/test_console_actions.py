@@ -93,6 +93,9 @@ async def test_resolve_needs_a_note_takes_the_order_off_the_queues_until_somethi
     assert "#1001" in text and ">resolved<" in text
     _, text, _ = await b.get("/")
     assert "<strong>0</strong> pending orders" in text
+    # the per-shop counts say resolved, as `orders list` and the mortard_orders gauge do
+    head = re.search(r"<thead><tr><th>Shop</th>(.*?)</tr></thead>", text, re.S).group(1)
+    assert re.findall(r">([a-z_]+)</th>", head) == ["resolved", "all"]
     # state and sync are untouched: resolving is a person's note, not a change to Heartland
     row = await pool.fetchrow("SELECT sync_state, due_seq FROM orders")
     assert tuple(row) == ("pending", 1)
