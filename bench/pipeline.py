@@ -71,9 +71,10 @@ def write_config(path: Path, *, db_url: str, bootstrap: str, topic: str, sandbox
 
 
 class DaemonProc:
-    def __init__(self, cfg: Path, env: dict[str, str], log: Path, ops_port: int, cprofile: str | None = None) -> None:
+    def __init__(self, cfg: Path, env: dict[str, str], log: Path, ops_port: int, cprofile: str | None = None,
+                 cpu_sample: str | None = None) -> None:
         self.cfg, self.env, self.log, self.ops_port = cfg, env, log, ops_port
-        self.cprofile = cprofile
+        self.cprofile, self.cpu_sample = cprofile, cpu_sample
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -81,6 +82,8 @@ class DaemonProc:
         cmd = [str(exe)] if exe.exists() else [S.PY, "-m", "mortard"]
         if self.cprofile:
             cmd = [S.PY, str(Path(__file__).with_name("_cpuprofile.py")), self.cprofile, "--"]
+        elif self.cpu_sample:
+            cmd = [S.PY, str(Path(__file__).with_name("_cpusample.py")), self.cpu_sample, "--"]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([*cmd, "run", "-c", str(self.cfg)], stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env={**os.environ, **self.env},
@@ -342,7 +345,7 @@ async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], pr
                        sandbox_url=servers.sandbox.url, accounts=names, rate=rate, burst=burst,
                        max_concurrency=args.max_concurrency, ops_port=ops_port, in_flight=args.in_flight)
     daemon = DaemonGroup(DaemonProc(servers.tmp / "bench.toml", env, servers.tmp / "daemon.log", ops_port,
-                                    args.cprofile), args.daemons)
+                                    args.cprofile, args.cpu_sample), args.daemons)
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
     rc = 0
     async with aiohttp.ClientSession() as http:
@@ -613,6 +616,9 @@ def main() -> None:
     p.add_argument("--cprofile", default=None, metavar="OUT",
                    help="run the daemon under cProfile timed by CPU (bench/_cpuprofile.py); pstats to OUT at exit. "
                         "It slows the daemon, so read its shares, not the rates")
+    p.add_argument("--cpu-sample", default=None, metavar="OUT",
+                   help="sample the daemon's Python stack every 1 ms of its CPU time (bench/_cpusample.py); "
+                        "collapsed stacks to OUT at exit, `bench/_cpusample.py --top OUT` to read. Slows it little")
     p.add_argument("--pg-tcp", action="store_true",
                    help="connect the daemon to Postgres over loopback TCP instead of its Unix socket")
     p.add_argument("--pg-statements", action="store_true",

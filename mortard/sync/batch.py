@@ -20,12 +20,13 @@ exactly once the batch's real answers are in (nothing in it depends on an id it 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, is_dataclass
 from itertools import count
 
 from mortard.sync.actions import Action, AddLine, Plan, UpdateLine
 from mortard.sync.apply import apply_result
 from mortard.sync.model import Mirror, Stock, evolve
+from mortard.sync.model.values import field_names
 from mortard.sync.plan import PlanInput, plan
 
 MAX_STEPS = 16         # planner steps looked at for one batch (a new order takes about ten)
@@ -116,5 +117,5 @@ def _holds(value: object, stand_ins: set[int]) -> bool:
     if kind is dict:
         return any(_holds(v, stand_ins) for v in value.values())  # type: ignore[attr-defined]
     if is_dataclass(value) and not isinstance(value, type):
-        return any(_holds(getattr(value, f.name), stand_ins) for f in fields(value))
+        return any(_holds(getattr(value, n), stand_ins) for n in field_names(type(value)))
     return False

@@ -88,6 +88,8 @@ class OrderMachine:
         self._customers = customers
         self._now = now or (lambda: datetime.now(timezone.utc))
         self.stats = MachineStats()
+        # Labelled metric children, looked up once: `.labels()` costs more than the observation.
+        self._step_timers: dict[str, Any] = {}
 
     async def run(self, shop: str, order_id: int, row: Any = None) -> bool:
         """Work one claimed order (`row`, if the claim loaded it already) until it converges or must
@@ -353,7 +355,10 @@ class OrderMachine:
 
     def _observe_step(self, kind: str, seconds: float) -> None:
         if self._metrics is not None:
-            self._metrics.step_duration_seconds.labels(step=kind).observe(seconds)
+            timer = self._step_timers.get(kind)
+            if timer is None:
+                timer = self._step_timers[kind] = self._metrics.step_duration_seconds.labels(step=kind)
+            timer.observe(seconds)
 
 
 def _replanned_return(actions: Sequence[Any], pinned: Mapping[int, str]) -> Reason | None:

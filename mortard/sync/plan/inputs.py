@@ -41,6 +41,8 @@ class PlanInput:
 
 
 def refunded_units(o: ShopifyOrder, line_id: int) -> int:
+    if not o.refunds:
+        return 0
     return sum(rl.quantity for r in o.refunds for rl in r.lines if rl.line_id == line_id)
 
 

@@ -34,7 +34,8 @@ def plan_lines(inp: PlanInput, items: Mapping[int, Item | None], ret: Returns | 
             shrink = _shrink(m.order_id, have_lines, have - want, inp.dialect.line_delete_supported)
             if shrink:
                 return Plan(tuple(shrink), state=CREATING)
-    orphan = [h for h in m.lines if h.shopify_line_id not in {ln.id for ln in o.lines} and h.qty > h.qty_invoiced]
+    wanted_ids = {ln.id for ln in o.lines}
+    orphan = [h for h in m.lines if h.shopify_line_id not in wanted_ids and h.qty > h.qty_invoiced]
     if orphan:
         return Plan(tuple(_shrink(m.order_id, (orphan[0],), orphan[0].qty - orphan[0].qty_invoiced,
                                   inp.dialect.line_delete_supported)), state=CREATING)

@@ -31,6 +31,8 @@ def returns_of(inp: PlanInput) -> Returns:
     o, m = inp.order, inp.mirror
     by_refund: dict[int, dict[int, int]] = {}
     unexplained: dict[int, int] = {}
+    if not m.tickets and not any(h.qty_invoiced for h in m.lines):
+        return Returns(by_refund, unexplained)   # nothing invoiced or sold: nothing to give back
     for ln in o.lines:
         invoiced = sum(h.qty_invoiced for h in m.lines_for(ln.id)) + m.sold_for(ln.id)
         need = max(0, invoiced - desired_qty(o, ln))
