@@ -27,7 +27,7 @@ from mortard.shopify import ShopifyClient, ShopifyGateway, ShopifyShop
 from mortard.consume.security import describe as describe_kafka
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
 from mortard.ops.shutdown import STOP_GRACE_S, arm_exit_deadline
-from mortard.ops.startup import postgres_address, with_retries
+from mortard.ops.startup import postgres_address, settle_gc, with_retries
 from mortard.ops.throttled_log import ThrottledLog, is_outage
 from mortard.store.customers import CustomerMemory
 from mortard.store import health_checks
@@ -106,6 +106,7 @@ class Daemon:
     _instance: InstanceLock | None = None
     instance_lost: bool = False
     exit_deadline: bool = False    # `mortard run`: end the process if a stop overruns its budget
+    tune_gc: bool = False          # `mortard run`: the cyclic GC settled once started (ops/startup.py)
     _exit_timer: threading.Timer | None = None
 
     def request_stop(self) -> None:
@@ -182,6 +183,8 @@ class Daemon:
         self._background.append(asyncio.create_task(self.tokens.run(self._stop), name="heartland-token-check"))
         self.watch = self._watcher(runtimes)
         self._background.append(asyncio.create_task(self.watch.run(self._stop), name="waiting-orders-watch"))
+        if self.tune_gc:
+            settle_gc()
         self.ready.set()
         self._notifier.ready(f"consuming {cfg.kafka.topic} as {self.owner}")
         log.info("daemon_ready", owner=self.owner, topic=cfg.kafka.topic, ops_port=self.ops.port,
@@ -365,7 +368,7 @@ class Daemon:
 
 
 async def run_daemon(config: Config) -> int:
-    daemon = Daemon(config, exit_deadline=True)
+    daemon = Daemon(config, exit_deadline=True, tune_gc=True)
     await daemon.run_until_stopped()
     return 0
 
