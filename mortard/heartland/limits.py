@@ -9,6 +9,7 @@ The breaker is breaker.py's, `Outcome` outcome.py's; all stay importable from he
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 from collections import deque
 from collections.abc import AsyncIterator
@@ -292,6 +293,11 @@ class FairSlots:
         self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
         self._last_served: dict[str, int] = {}
         self._serial = 0
+        # The waiting accounts by (last served, when queued): the next freed slot's account is the
+        # heap's top, without a pass over every account (~one per shop) at each release.
+        self._turns: list[tuple[int, int, str]] = []
+        self._turn: dict[str, tuple[int, int, str]] = {}
+        self._order = 0
 
     def waiting(self, account: str | None = None) -> int:
         if account is not None:
@@ -314,7 +320,11 @@ class FairSlots:
             self._grant(account)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(account, deque()).append(fut)
+        queue = self._waiting.get(account)
+        if queue is None:
+            queue = self._waiting[account] = deque()
+            self._queue_turn(account)
+        queue.append(fut)
         try:
             await fut  # granted by release()
         except asyncio.CancelledError:
@@ -343,14 +353,32 @@ class FairSlots:
 
     def _hand_over(self) -> None:
         while self.in_use < self.capacity and self._waiting:
-            account = min(self._waiting, key=lambda a: self._last_served.get(a, -1))
+            turn = heapq.heappop(self._turns)
+            account = turn[2]
+            if self._turn.get(account) is not turn:
+                continue   # left the queue since (its last waiter cancelled)
             queue = self._waiting[account]
             fut = queue.popleft()
+            granted = not fut.done()
+            if granted:
+                self._grant(account)
             if not queue:
                 del self._waiting[account]
-            if not fut.done():
-                self._grant(account)
+                del self._turn[account]
+                if not self._waiting:
+                    self._turns.clear()   # only stale entries left
+            elif granted:   # served: to the back, behind every account waiting now
+                self._queue_turn(account)
+            else:
+                heapq.heappush(self._turns, turn)
+            if granted:
                 fut.set_result(None)
+
+    def _queue_turn(self, account: str) -> None:
+        self._order += 1
+        turn = (self._last_served.get(account, -1), self._order, account)
+        self._turn[account] = turn
+        heapq.heappush(self._turns, turn)
 
     def _forget_waiter(self, account: str, fut: asyncio.Future[None]) -> None:
         queue = self._waiting.get(account)
@@ -362,3 +390,6 @@ class FairSlots:
             pass
         if not queue:
             del self._waiting[account]
+            del self._turn[account]   # its entry in the heap is skipped when it comes up
+            if not self._waiting:
+                self._turns.clear()
