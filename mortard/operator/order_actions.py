@@ -19,8 +19,9 @@ from typing import Any
 from mortard.config import Config
 from mortard.operator._db import STATES, database, find_order
 from mortard.operator.errors import UserError
-from mortard.operator.orders import _reasons
+from mortard.operator.orders import reason_entries
 from mortard.operator.render import emit, table, to_json, when
+from mortard.operator.shop_names import full_shop_name
 from mortard.store.order_retry import RetryCandidate, retry_candidates, retry_now
 from mortard.store.resolutions import MAX_NOTE, RESOLVABLE_STATES, resolve
 from mortard.sync.states import SyncState
@@ -105,7 +106,6 @@ async def orders_retry(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _retry_matching(cfg: Config, args: argparse.Namespace) -> int:
-    from mortard.operator.shop_names import full_shop_name
     state = args.state
     if getattr(args, "order", None):
         raise UserError("give either SHOP ORDER (one order) or --state (every order in it), not both")
@@ -169,7 +169,7 @@ async def _retry_matching(cfg: Config, args: argparse.Namespace) -> int:
 
 def _candidate(c: RetryCandidate) -> dict[str, Any]:
     return {"shop": c.shop, "order_id": c.order_id, "order_name": c.order_name, "from_state": c.sync_state,
-            "since": c.state_changed_at, "attempts": c.attempts, "reasons": _reasons(c.pending_reasons),
+            "since": c.state_changed_at, "attempts": c.attempts, "reasons": reason_entries(c.pending_reasons),
             "last_error": c.last_error, "resolved": c.resolved}
 
 

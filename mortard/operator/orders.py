@@ -61,12 +61,12 @@ async def orders_list(cfg: Config, args: argparse.Namespace) -> int:
 
 def _list_entry(r: ListedOrder) -> dict[str, Any]:
     return {"shop": r.shop, "order_name": r.order_name, "order_id": r.order_id, "state": r.sync_state,
-            "since": r.state_changed_at, "attempts": r.attempts, "reasons": _reasons(r.pending_reasons),
+            "since": r.state_changed_at, "attempts": r.attempts, "reasons": reason_entries(r.pending_reasons),
             "last_error": r.last_error, "next_attempt_at": r.next_attempt_at,
             "heartland_order_id": r.heartland_order_id, "resolved": r.resolved}
 
 
-def _reasons(raw: Any) -> list[dict[str, str]]:
+def reason_entries(raw: Any) -> list[dict[str, str]]:
     return [{"code": str(x.get("code")), "message": str(x.get("message"))} for x in raw or [] if isinstance(x, Mapping)]
 
 
@@ -104,7 +104,7 @@ def _order_summary(row: OrderRecord) -> dict[str, Any]:
     return {
         "shop": row.shop, "order_id": row.order_id, "order_name": row.order_name,
         "state": row.sync_state, "since": row.state_changed_at, "attempts": row.attempts,
-        "reasons": _reasons(row.pending_reasons), "last_error": row.last_error,
+        "reasons": reason_entries(row.pending_reasons), "last_error": row.last_error,
         "next_attempt_at": row.next_attempt_at, "due": row.due_seq > row.done_seq,
         "due_seq": row.due_seq, "done_seq": row.done_seq,
         "lease_owner": row.lease_owner, "lease_until": row.lease_until,
@@ -164,7 +164,7 @@ def timeline(events: Sequence[Mapping[str, Any]], journal: Sequence[Mapping[str,
         detail = h["detail"] or {}
         if h["kind"] == "state":
             text = f"{h['from_state'] or '-'} → {h['to_state']}"
-            reasons = _reasons(detail.get("reasons"))
+            reasons = reason_entries(detail.get("reasons"))
             if reasons:
                 text += "  (" + "; ".join(f"{r['code']}: {r['message']}" for r in reasons) + ")"
             if detail.get("error"):
