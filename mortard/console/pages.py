@@ -18,7 +18,7 @@ from mortard.console import charts
 from mortard.console.state import STATE, ConsoleState
 from mortard.operator._db import find_order
 from mortard.operator.errors import UserError
-from mortard.operator.orders import _names_from_snapshot, timeline
+from mortard.operator.orders import _names_from_snapshot, note_in_words, timeline
 from mortard.store import console as store
 from mortard.store import health_checks
 from mortard.store.db import Queryable
@@ -198,20 +198,13 @@ def side_by_side(row: Any) -> dict[str, Any]:
             "heartland_payments": [(p.payment_type_id, p.amount) for p in mirror.payments]}
 
 
-_NOTE_TEXTS = {
-    "operator_retry": lambda d: f"retry asked by {d.get('by') or 'a shell command'}",
-    store.RESOLVE_ACTION: lambda d: f"resolved by {d.get('by')}: {d.get('note')}",
-}
-
-
 def with_notes(rows: list[tuple[datetime, str, str]], notes: list[dict[str, Any]]) -> list[tuple[datetime, str, str]]:
     """The timeline with operators' notes said in words (who did what), in time order."""
     from mortard.operator.render import cell
     out = list(rows)
     for h in notes:
         detail = h["detail"] or {}
-        said = _NOTE_TEXTS.get(str(detail.get("action")))
-        text = said(detail) if said else cell(detail)
+        text = note_in_words(detail) or cell(detail)
         if h["to_state"]:
             text += f" (state {h['to_state']})"
         out.append((h["at"], "note", text))

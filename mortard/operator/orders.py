@@ -14,6 +14,7 @@ from mortard.operator.diff import Names, action_text
 from mortard.operator.render import cell, emit, fields_block, money, table, to_json, when
 from mortard.store.order_lookup import ListedOrder, OrderRecord, list_orders
 from mortard.store.order_timeline import LineRecord, load_timeline
+from mortard.store.order_retry import RETRY_ACTION
 from mortard.store.resolutions import RESOLVE_ACTION, resolution
 from mortard.store.stats import orders_by_state
 from mortard.store.watch import drift_for
@@ -173,8 +174,8 @@ def timeline(events: Sequence[Mapping[str, Any]], journal: Sequence[Mapping[str,
                 text += f"  [{detail['action']}" + (f" by {detail['by']}" if detail.get("by") else "") + "]"
             what = "state"
         else:
-            said = _NOTE_TEXTS.get(str(detail.get("action"))) if h["kind"] == "note" else None
-            text = said(detail) if said else cell(detail)
+            said = note_in_words(detail) if h["kind"] == "note" else None
+            text = said or cell(detail)
             if not said and (h["from_state"] or h["to_state"]):
                 text = f"{h['from_state'] or '-'} → {h['to_state'] or '-'}  {text}"
             elif said and h["to_state"]:
@@ -229,11 +230,17 @@ def _resolution_text(r: Mapping[str, Any]) -> str:
     return f"by {r['by']} at {when(r['at'])}: {r['note']}  (it shows again when something new happens to it)"
 
 
-# Operators' notes in words: who asked what.
+# Operators' notes in words: who asked what (the shell's timeline and the console's).
 _NOTE_TEXTS = {
-    "operator_retry": lambda d: f"retry asked by {d.get('by') or 'a shell command'}",
+    RETRY_ACTION: lambda d: f"retry asked by {d.get('by') or 'a shell command'}",
     RESOLVE_ACTION: lambda d: f"resolved by {d.get('by')}: {d.get('note')}",
 }
+
+
+def note_in_words(detail: Mapping[str, Any]) -> str | None:
+    """An operator's note as a sentence, or None for a note that is not an operator's action."""
+    said = _NOTE_TEXTS.get(str(detail.get("action")))
+    return said(detail) if said else None
 
 
 def _drift_text(detail: Mapping[str, Any]) -> str:

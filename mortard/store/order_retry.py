@@ -48,10 +48,13 @@ class RetryOutcome:
     leased: bool                 # a daemon holds a live lease on it now
 
 
+#: The history note's action of an operator's retry (shell or console).
+RETRY_ACTION = "operator_retry"
+
 async def retry_now(db: Queryable, shop: str, order_id: int, by: str | None = None) -> RetryOutcome | None:
     """Make the order due now; None if there is no such order (deleted meanwhile). `by`: who asked
     (the console's user), kept in the history note."""
-    detail = {"action": "operator_retry", **({"by": by} if by else {})}
+    detail = {"action": RETRY_ACTION, **({"by": by} if by else {})}
     r = await db.fetchrow(_RETRY, shop, order_id, detail)
     if r is None:
         return None
