@@ -26,7 +26,7 @@ from mortard.reconcile.loop import ReconcileSettings, Reconciler
 from mortard.shopify import ShopifyClient, ShopifyGateway, ShopifyShop
 from mortard.consume.security import describe as describe_kafka
 from mortard.ops import LoopMonitor, Metrics, Notifier, OpsServer, eventloop
-from mortard.ops.shutdown import STOP_GRACE_S, arm_exit_deadline
+from mortard.ops.shutdown import STOP_GRACE_S, arm_exit_deadline, end_tasks
 from mortard.ops.startup import postgres_address, settle_gc, with_retries
 from mortard.ops.throttled_log import ThrottledLog, is_outage
 from mortard.store.customers import CustomerMemory
@@ -238,6 +238,7 @@ class Daemon:
 
     async def stop(self) -> None:
         deadline = time.monotonic() + self.config.daemon.drain_timeout_s
+        self._stop.set()     # the background loops end at their next turn, cancelled or not
         self._notifier.stopping("draining")
         log.info("daemon_stopping", in_flight=self.scheduler.in_flight if self.scheduler else 0)
         if self.consumer is not None:
@@ -246,9 +247,7 @@ class Daemon:
             left = await self.scheduler.drain(max(0.5, deadline - time.monotonic()))
             if left:
                 log.warning("drain_deadline_reached", unfinished=left)
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await end_tasks(self._background, "background")
         if self._monitor is not None:
             await self._monitor.stop()
         if self.ops is not None:
@@ -332,7 +331,7 @@ class Daemon:
         """Hold the instance name: when its connection is lost (Postgres restarted), take it again;
         if another daemon took it meanwhile, stop rather than share it."""
         assert self._instance is not None
-        while True:
+        while not self._stop.is_set():
             await asyncio.sleep(1)
             if await self._instance.alive():
                 continue
@@ -349,7 +348,7 @@ class Daemon:
 
     async def _gauges(self) -> None:
         gauge_log = ThrottledLog(log, interval_s=60.0)
-        while True:
+        while not self._stop.is_set():
             try:
                 assert self.pool is not None and self.scheduler is not None
                 self.metrics.set_order_counts(await orders_by_state(self.pool))

@@ -21,6 +21,7 @@ from mortard.consume.assignment import Assignment, ConsumerStats, RebalanceListe
 from mortard.consume.lag import LagGauges
 from mortard.consume.offsets import OffsetTracker
 from mortard.consume.stopping import POLL_STOP_S, STOP_STEP_S, bounded, join_or_cancel
+from mortard.ops.shutdown import end_tasks
 from mortard.consume.security import kafka_client_options
 from mortard.consume.topics import ensure_topics
 from mortard.consume.records import MalformedRecord, dead_letter_headers, dead_letter_of, parse_record
@@ -156,9 +157,7 @@ class InboxConsumer:
                 writer.cancel()
             except Exception:
                 pass  # already logged as inbox_writer_crashed; still commit what is durable
-        for task in self._tasks[2:]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await end_tasks(self._tasks[1:], "consumer_tasks")   # the committer ends at its next turn anyway
         # Each step below talks to the broker; a group stuck in rebalance can make any of them wait
         # for ever, so each gets a bound (what is not committed is replayed; the inbox dedupes).
         await bounded(self._commit(), STOP_STEP_S, "final_commit")
@@ -237,7 +236,7 @@ class InboxConsumer:
                 log.info("consumer_resumed", buffered=self._buffered)
 
     async def _commit_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await asyncio.sleep(self._cfg.commit_interval_s)
             await self._commit()
             await self._observe_lag()

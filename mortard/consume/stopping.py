@@ -8,6 +8,8 @@ from collections.abc import Awaitable
 import structlog
 from aiokafka.errors import KafkaError
 
+from mortard.ops.shutdown import end_tasks
+
 log = structlog.get_logger(__name__)
 
 STOP_STEP_S = 5.0
@@ -17,12 +19,23 @@ POLL_STOP_S = 2.0
 
 
 async def bounded(step: Awaitable[None], seconds: float, what: str) -> None:
+    """Run one stop step for at most `seconds`, then cancel it and give it CANCEL_GRACE_S more
+    (a step that swallows its cancellation is left behind: `end_tasks`)."""
+    task = asyncio.ensure_future(step)
     try:
-        await asyncio.wait_for(step, seconds)
-    except asyncio.TimeoutError:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
         log.warning("stop_step_timed_out", step=what, seconds=seconds)
-    except KafkaError as exc:
+        await end_tasks([task], what)
+        return
+    exc = None if task.cancelled() else task.exception()
+    if isinstance(exc, KafkaError):
         log.warning("stop_step_failed", step=what, error=repr(exc))
+    elif exc is not None:
+        raise exc
 
 
 async def join_or_cancel(task: asyncio.Task[None], seconds: float, what: str) -> None:
@@ -30,5 +43,4 @@ async def join_or_cancel(task: asyncio.Task[None], seconds: float, what: str) ->
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if not done:
         log.warning("stop_step_timed_out", step=what, seconds=seconds)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await end_tasks([task], what)

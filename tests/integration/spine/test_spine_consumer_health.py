@@ -135,3 +135,26 @@ async def test_records_after_quiet_spells_are_taken_in(pool, broker, topic_name)
             await wait_for(pool, "SELECT count(*) FROM events", i + 1, timeout=10.0)
     finally:
         await c.stop()
+
+
+async def test_stop_ends_when_the_committer_swallows_its_cancellation(pool, noida_bootstrap, topic_name):
+    """Python 3.11's wait_for returns the inner result when cancelled just as it completes, so the
+    committer (its lag reading uses wait_for) could take its cancel and go on looping; the stop then
+    waited for it for ever (seen in CI: a teardown that never ended, the fetcher spinning)."""
+    await create_topic(noida_bootstrap, topic_name, partitions=1)
+    c = InboxConsumer(kafka_cfg(noida_bootstrap, topic_name), pool, known_shops={SHOP})
+    await c.start()
+    entered, swallowed = asyncio.Event(), asyncio.Event()
+
+    async def lag_reading_that_loses_its_cancel() -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            swallowed.set()        # the cancel is lost here; the committer's loop goes on
+
+    c._observe_lag = lag_reading_that_loses_its_cancel   # type: ignore[method-assign]
+    await asyncio.wait_for(entered.wait(), 10)
+    await asyncio.wait_for(c.stop(), 30)
+    committer = c._tasks[2]
+    assert swallowed.is_set() and committer.done() and not committer.cancelled()   # it ended by itself
