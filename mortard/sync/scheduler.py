@@ -19,6 +19,8 @@ from mortard.sync.ports import OrderStore
 
 log = structlog.get_logger(__name__)
 
+CANCEL_WAIT_S = 1.0   # how long cancelled runs get to unwind at the end of a drain
+
 
 class Scheduler:
     """Runs due orders: the fast path from the consumer and a sweeper for retries and lost leases."""
@@ -119,6 +121,9 @@ class Scheduler:
             done, still = await asyncio.wait(pending, timeout=timeout)
             for t in still:
                 t.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
+            # Bounded too: a run that swallows its cancel (3.11's wait_for can) is left behind.
+            ended, _ = await asyncio.wait(still, timeout=CANCEL_WAIT_S)
+            for t in ended:
+                t.cancelled() or t.exception()   # retrieved: nobody else will look
             return len(still)
         return 0
