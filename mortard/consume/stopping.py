@@ -23,14 +23,11 @@ async def bounded(step: Awaitable[None], seconds: float, what: str) -> None:
     (a step that swallows its cancellation is left behind: `end_tasks`)."""
     task = asyncio.ensure_future(step)
     try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if not await join_or_cancel(task, seconds, what):
+            return      # cut short (logged): how it unwound is not the stop's concern
     except asyncio.CancelledError:
         task.cancel()
         raise
-    if not done:
-        log.warning("stop_step_timed_out", step=what, seconds=seconds)
-        await end_tasks([task], what)
-        return
     exc = None if task.cancelled() else task.exception()
     if isinstance(exc, KafkaError):
         log.warning("stop_step_failed", step=what, error=repr(exc))
@@ -38,9 +35,11 @@ async def bounded(step: Awaitable[None], seconds: float, what: str) -> None:
         raise exc
 
 
-async def join_or_cancel(task: asyncio.Task[None], seconds: float, what: str) -> None:
-    """Let a task end by itself for `seconds`, then cancel it (logged as a timed-out step)."""
+async def join_or_cancel(task: asyncio.Future[None], seconds: float, what: str) -> bool:
+    """Let a task end by itself for `seconds`, then cancel it (logged as a timed-out step).
+    Whether it ended by itself."""
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if not done:
         log.warning("stop_step_timed_out", step=what, seconds=seconds)
         await end_tasks([task], what)
+    return bool(done)

@@ -62,12 +62,8 @@ def _entry(r: ListedLetter) -> dict[str, Any]:
 
 
 def _text(raw: bytes | None) -> str | None:
-    if raw is None:
-        return None
-    try:
-        return bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(bytes(raw)).decode("ascii")
+    """Bytes as one string for a listing: UTF-8 text, or `base64:...` when they are not text."""
+    return None if raw is None else _shown(*_decoded(bytes(raw)))
 
 
 def replay_headers(r: ClaimedLetter) -> list[tuple[str, bytes]]:
