@@ -15,6 +15,7 @@ from typing import Any
 from mortard.store.db import Queryable
 from mortard.store.resolutions import (RESOLVE_ACTION, RESOLVED as _RESOLVED, STATE_OR_RESOLVED, Resolution,
                                        resolution, resolve)
+from mortard.store.order_filters import reason_is
 
 __all__ = ["LatencyPoint", "QueueFilter", "QueueLetter", "QueueOrder", "Resolution", "counts_by_shop",
            "dead_letter_queue", "latency_series", "matching_orders", "needs_a_person", "order_queue",
@@ -40,7 +41,7 @@ SELECT o.shop, o.order_id, o.order_name, o.sync_state, o.state_changed_at, o.att
 FROM orders o
 WHERE o.sync_state = ANY($1::text[])
   AND ($2::text IS NULL OR o.shop = $2)
-  AND ($3::text IS NULL OR o.pending_reasons @> jsonb_build_array(jsonb_build_object('code', $3::text)))
+  AND {reason_is('$3')}
   AND ($4::float8 IS NULL OR o.state_changed_at <= now() - make_interval(secs => $4))
   AND ($5 OR NOT {_RESOLVED})
 ORDER BY o.state_changed_at, o.shop, o.order_id

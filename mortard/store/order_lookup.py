@@ -11,6 +11,7 @@ from typing import Any
 
 from mortard.store.db import Queryable
 from mortard.store.resolutions import RESOLVED
+from mortard.store.order_filters import reason_is
 
 __all__ = ["ListedOrder", "OrderRecord", "by_id", "by_names", "list_orders", "shop_has_orders"]
 
@@ -33,7 +34,7 @@ SELECT o.shop, o.order_name, o.order_id, o.sync_state, o.state_changed_at, o.att
        o.last_error, o.next_attempt_at, o.heartland_order_id, {RESOLVED} AS resolved
 FROM orders o
 WHERE ($1::text IS NULL OR o.sync_state = $1) AND ($2::text IS NULL OR o.shop = $2) AND ($4 OR NOT {RESOLVED})
-  AND ($5::text IS NULL OR o.pending_reasons @> jsonb_build_array(jsonb_build_object('code', $5::text)))
+  AND {reason_is('$5')}
 ORDER BY o.state_changed_at DESC, o.shop, o.order_id
 LIMIT $3
 """

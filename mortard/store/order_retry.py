@@ -12,6 +12,7 @@ from typing import Any
 
 from mortard.store.db import Queryable
 from mortard.store.resolutions import RESOLVED
+from mortard.store.order_filters import reason_is
 
 __all__ = ["RetryCandidate", "RetryOutcome", "retry_candidates", "retry_now"]
 
@@ -69,7 +70,7 @@ SELECT o.shop, o.order_id, o.order_name, o.sync_state, o.state_changed_at, o.att
        o.last_error, {RESOLVED} AS resolved, count(*) OVER () AS matched
 FROM orders o
 WHERE o.sync_state = $1
-  AND ($2::text IS NULL OR o.pending_reasons @> jsonb_build_array(jsonb_build_object('code', $2::text)))
+  AND {reason_is('$2')}
   AND ($3::timestamptz IS NULL OR o.state_changed_at >= $3)
   AND ($4::text IS NULL OR o.shop = $4)
   AND ($5 OR NOT {RESOLVED})
