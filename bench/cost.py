@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _stack as S  # noqa: E402
 
 PIPELINE = Path(__file__).with_name("pipeline.py")
+CLIENT = Path(__file__).with_name("heartland_client.py")
 
 
 def phase(name: str, argv: list[str], pin: str | None) -> dict[str, Any]:
@@ -48,6 +49,25 @@ def phase(name: str, argv: list[str], pin: str | None) -> dict[str, Any]:
     return result
 
 
+def http_floor(pin: str | None) -> dict[str, float]:
+    """Client CPU ÷ sandbox CPU per request for HTTP alone: bare aiohttp (`(r)`) and HeartlandClient
+    (`(a)`), from bench/heartland_client.py. Whatever the daemon does besides its requests comes on
+    top, so the daemon ÷ sandbox row can't be below these."""
+    cmd = [S.PY, str(CLIENT), "--mode", "unlimited", "--duration", "8"]
+    if pin:
+        cmd = ["taskset", "-c", pin, *cmd]
+    print(f"== http floor: {' '.join(cmd[cmd.index(str(CLIENT)):])}", flush=True)
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    found: dict[str, float] = {}
+    for ln in out.splitlines():
+        if "client CPU ÷ sandbox CPU per request" in ln:
+            print("   " + ln, flush=True)
+            found[ln.split(")")[0].strip("| (")] = float(ln.split("|")[2])
+    if len(found) < 2:
+        print(out[-3000:])
+    return found
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--orders", type=int, default=2000, help="orders in the backlog phases (default 2000)")
@@ -61,10 +81,10 @@ def main() -> None:
     p.add_argument("--pin", default=None, metavar="CPUS",
                    help="run every phase's processes under `taskset -c CPUS` (e.g. 0 or 0,1)")
     p.add_argument("--quick", action="store_true", help="skip the 150 ms limited phase and noida idle phase")
-    p.add_argument("--only", default="", help="comma-separated phases to run (base,noida,light,limited,"
+    p.add_argument("--only", default="", help="comma-separated phases to run (base,floor,noida,light,limited,"
                                               "limited150,past,shops)")
     args = p.parse_args()
-    want = set(filter(None, args.only.split(","))) or {"base", "noida", "light", "limited", "limited150", "past",
+    want = set(filter(None, args.only.split(","))) or {"base", "floor", "noida", "light", "limited", "limited150", "past",
                                                         "shops"}
     if args.quick:
         want -= {"limited150", "noida"}
@@ -90,6 +110,8 @@ def main() -> None:
                 argv = [*argv, "--nominal-calls", f"{runs['base']['calls']:.2f}"]
             runs[name] = phase(name, argv, args.pin)
 
+    floor = http_floor(args.pin) if "floor" in want else {}
+
     def get(name: str, key: str) -> float:
         return float(runs.get(name, {}).get(key, float("nan")))
 
@@ -104,6 +126,11 @@ def main() -> None:
     r = ratio(b_d, b_s)
     rows.append(("daemon CPU ÷ sandbox CPU per order", r, f"{b_d:.2f} ÷ {b_s:.2f} ms; goal <= 1.0 -> {verdict(r <= 1.0)}"
                                                           f"  [{runs.get('base', {}).get('argv', '-')}]"))
+    if floor:
+        rows.append(("  HTTP alone: client ÷ sandbox per request", f"{floor.get('r', float('nan')):.2f} / "
+                     f"{floor.get('a', float('nan')):.2f}",
+                     "bare aiohttp / HeartlandClient against the sandbox: the floor under the row above"
+                     "  [bench/heartland_client.py --mode unlimited]"))
     c = get("base", "calls")
     rows.append(("Heartland calls per order, bench mix", c, f"goal <= 12.0 -> {verdict(c <= 12.0)}; at 150 ms per "
                                                             f"call (rate-limited) {get('limited150', 'calls'):.2f}"))

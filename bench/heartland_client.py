@@ -121,8 +121,41 @@ async def unlimited(args: argparse.Namespace, sandbox: S.SandboxProc) -> list[tu
         ("(a) client CPU µs per request", cpu / n * 1e6 if n else float("nan"),
          "engineering-notes §7 budget ~100 µs"),
         ("(a) sandbox CPU µs per request", scpu / n * 1e6 if n else float("nan"), f"sandbox CPU {scpu:.1f}s"),
+        ("(a) client CPU ÷ sandbox CPU per request", cpu / scpu if scpu else float("nan"),
+         "HeartlandClient over aiohttp against the aiohttp sandbox, the same requests"),
         ("(a) GET/POST share", f"{sum(v for k, v in mix.by_kind.items() if k.startswith('GET')) / max(1, ok):.0%}"
          f" / {sum(v for k, v in mix.by_kind.items() if k.startswith('POST')) / max(1, ok):.0%}", ""),
+    ]
+
+
+async def raw(args: argparse.Namespace, sandbox: S.SandboxProc) -> list[tuple[str, Any, str]]:
+    """The floor under (a): bare aiohttp, `GET /items/{id}` only (the cheapest request for both
+    sides), no limits, no retries, no JSON decoding. What the client side of one HTTP request costs
+    next to the server side of it, whatever sits on top."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+    base = f"{sandbox.url}/{ACCOUNT}/api/items/"
+    rng = random.Random(args.seed)
+    done = 0
+    async with aiohttp.ClientSession(headers=headers, cookie_jar=aiohttp.DummyCookieJar()) as session:
+        async def worker(until: float) -> None:
+            nonlocal done
+            while time.perf_counter() < until and done < args.max_requests:
+                done += 1
+                async with session.get(f"{base}{rng.randint(1, 300)}") as resp:
+                    await resp.read()
+
+        await asyncio.gather(*(worker(time.perf_counter() + 1.0) for _ in range(args.concurrency)))
+        done = 0
+        cpu0, scpu0, t0 = S.self_cpu(), sandbox.cpu(), time.perf_counter()
+        await asyncio.gather(*(worker(t0 + args.duration) for _ in range(args.concurrency)))
+        wall = time.perf_counter() - t0
+        cpu, scpu = S.self_cpu() - cpu0, sandbox.cpu() - scpu0
+    return [
+        ("(r) bare aiohttp GET /items/{id}", done, f"{wall:.1f}s, concurrency {args.concurrency}"),
+        ("(r) client CPU µs per request", cpu / done * 1e6 if done else float("nan"), ""),
+        ("(r) sandbox CPU µs per request", scpu / done * 1e6 if done else float("nan"), ""),
+        ("(r) client CPU ÷ sandbox CPU per request", cpu / scpu if scpu else float("nan"),
+         "aiohttp's client side of a request next to its server side: a floor for any client on it"),
     ]
 
 
@@ -199,6 +232,8 @@ async def limited(args: argparse.Namespace, sandbox: S.SandboxProc) -> list[tupl
 
 async def main_async(args: argparse.Namespace, sandbox: S.SandboxProc) -> None:
     rows: list[tuple[str, Any, str]] = []
+    if args.mode in ("both", "unlimited", "floor"):
+        rows += await raw(args, sandbox)
     if args.mode in ("both", "unlimited"):
         rows += await unlimited(args, sandbox)
     if args.mode in ("both", "limited"):
@@ -209,7 +244,7 @@ async def main_async(args: argparse.Namespace, sandbox: S.SandboxProc) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", choices=("both", "unlimited", "limited"), default="both")
+    p.add_argument("--mode", choices=("both", "unlimited", "limited", "floor"), default="both")
     p.add_argument("--duration", type=float, default=10.0, help="(a) seconds to measure (default 10)")
     p.add_argument("--max-requests", type=int, default=200_000, help="(a) stop after this many requests")
     p.add_argument("--concurrency", type=int, default=32, help="(a) callers and account max_concurrency")
