@@ -33,10 +33,14 @@ class RawJson(str):
     """JSON text that is already encoded (a webhook body): written to jsonb as it is."""
 
 
+# json.dumps(default=str, separators=(",", ":")), without building an encoder for every value.
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
 def _dumps(value: Any) -> str:
     if isinstance(value, RawJson):
         return str(value)
-    return json.dumps(value, default=str, separators=(",", ":"))
+    return _encode(value)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -11,7 +11,8 @@ T = TypeVar("T")
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-_GETTERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+# Per class: its field names, one C call that reads them all, and each name's position.
+_GETTERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]], dict[str, int]]] = {}
 
 
 def _names(cls: type) -> tuple[str, ...]:
@@ -26,8 +27,11 @@ def field_names(cls: type) -> tuple[str, ...]:
     return _FIELD_NAMES.get(cls) or _names(cls)
 
 
-def _getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
-    """The class's field names, and one C call that reads them all (always as a tuple)."""
+def _getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]], dict[str, int]]:
+    """The class's field names, one C call that reads them all (always as a tuple), and where each
+    name sits in it (and in the class's positional `__init__`)."""
+    if any(not f.init or f.kw_only for f in fields(cls)):
+        raise TypeError(f"evolve needs every field of {cls.__name__} to be a positional init field")
     names = _names(cls)
     if len(names) > 1:
         get: Callable[[Any], tuple[Any, ...]] = attrgetter(*names)
@@ -36,18 +40,19 @@ def _getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]
         get = lambda obj: (one(obj),)   # noqa: E731
     else:
         get = lambda obj: ()   # noqa: E731
-    _GETTERS[cls] = (names, get)
-    return names, get
+    entry = _GETTERS[cls] = (names, get, {n: i for i, n in enumerate(names)})
+    return entry
 
 
 def evolve(obj: T, **changes: Any) -> T:
     """`dataclasses.replace` for our frozen values (every field an init field), at a fraction of the
     cost: the planner and batching make a hundred and more copies per order."""
     cls = type(obj)
-    names, get = _GETTERS.get(cls) or _getter(cls)
-    kw = dict(zip(names, get(obj)))
-    kw.update(changes)
-    return cls(**kw)
+    _, get, position = _GETTERS.get(cls) or _getter(cls)
+    values = list(get(obj))
+    for name, value in changes.items():
+        values[position[name]] = value   # a KeyError names a field the class doesn't have
+    return cls(*values)   # positional: half the cost of building and passing a keyword dict
 
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})

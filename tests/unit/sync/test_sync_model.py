@@ -335,6 +335,26 @@ def test_a_full_mirror_round_trips_through_json_text():
     assert all(isinstance(ln.unit_price, Decimal) for ln in back.lines)
 
 
+def test_evolve_copies_a_value_with_changes_as_dataclasses_replace_does():
+    from dataclasses import dataclass, field, replace
+
+    from mortard.sync.model import evolve
+    m = Mirror(customer_id=7, order_id=10, status="pending", lines=(HLine(11, 500101, 3, 2, D("9.67"), D("10.00")),))
+    for changes in ({}, {"status": "open"}, {"order_id": 11, "lines": ()}, {"customer_id": None, "status": "closed"}):
+        assert evolve(m, **changes) == replace(m, **changes)
+    assert evolve(m, status="open").lines is m.lines   # a copy, not a deep copy
+    with pytest.raises(KeyError):
+        evolve(m, no_such_field=1)
+
+    @dataclass(frozen=True)
+    class Keywords:
+        a: int
+        b: int = field(default=0, kw_only=True)
+
+    with pytest.raises(TypeError):   # fields it can't pass by position are refused, not misplaced
+        evolve(Keywords(1, b=2), a=3)
+
+
 # -- shop money, shipping refunds, currencies, refunds newer than the snapshot ----------------------
 
 def _bag(shop: str, presentment: str, shop_cur: str = "USD", pres_cur: str = "EUR") -> dict[str, Any]:
