@@ -20,9 +20,15 @@ _string = encode_basestring_ascii
 _CONSTANTS = {None: "null", True: "true", False: "false"}
 
 
+# json.loads(text, parse_float=Decimal) builds this decoder on every call; one does for all.
+_decode = json.JSONDecoder(parse_float=Decimal).decode
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON, with every fractional/exponent number as `Decimal`."""
-    return json.loads(text, parse_float=Decimal)
+    if not isinstance(text, str):   # bytes off the wire: decoded as json.loads would
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    return _decode(text)
 
 
 def dumps(value: Any) -> str:

@@ -29,6 +29,15 @@ def test_numbers_come_back_as_decimal_and_ints_stay_int() -> None:
     assert isinstance(parsed["total"], Decimal) and isinstance(parsed["id"], int)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_a_body_off_the_wire_parses_as_json_loads_would(encoding: str) -> None:
+    text = '{"description": "Café crème", "price": 4.50}'
+    assert loads(text.encode(encoding)) == json.loads(text.encode(encoding), parse_float=Decimal) \
+        == {"description": "Café crème", "price": Decimal("4.50")}
+    with pytest.raises(json.JSONDecodeError):
+        loads(b'{"price": 4.5')
+
+
 @settings(deadline=None)
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**9, max_value=10**9))
 def test_money_round_trips_exactly(value: Decimal) -> None:
