@@ -277,6 +277,27 @@ async def produce(bootstrap: str, topic: str, hooks: Sequence[Webhook], *, chunk
     return time.perf_counter() - t0
 
 
+class Producer:
+    """One long-lived producer, as `produce` configures it, for events sent one at a time."""
+
+    def __init__(self, bootstrap: str) -> None:
+        from aiokafka import AIOKafkaProducer
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+
+    async def __aenter__(self) -> Producer:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+    async def send(self, topic: str, hook: Webhook) -> float:
+        """Send one webhook and wait for its ack; returns seconds taken."""
+        t0 = time.perf_counter()
+        await (await self._producer.send(topic, value=hook.body, key=hook.key, headers=hook.kafka_headers()))
+        return time.perf_counter() - t0
+
+
 # ----------------------------------------------------------------------------------- fixture
 SKU_COUNT = 200          # SKUs the generated orders draw from
 ON_HAND = 1_000_000      # per SKU, at the first store: stock is plentiful so every order invoices
