@@ -18,6 +18,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from mortard.config import KafkaConfig
 from mortard.consume.assignment import Assignment, ConsumerStats, RebalanceListener
+from mortard.consume.idle import IDLE_REST_S, IdlePolls
 from mortard.consume.lag import LagGauges
 from mortard.consume.offsets import OffsetTracker
 from mortard.consume.stopping import POLL_STOP_S, STOP_STEP_S, bounded, join_or_cancel
@@ -31,12 +32,6 @@ from mortard.store.inbox import DeadLetter, write_batch
 
 log = structlog.get_logger(__name__)
 
-# Caught up: partitions rest IDLE_REST_S between polls of IDLE_POLL_MS. A broker that ignores
-# fetch.max.wait answers each fetch at once and aiokafka asks again at once, so the poll's window is
-# kept to about one fetch (5 ms let ~10 through: 1 % of a core idle); what a fetch brings back after
-# the window is kept by aiokafka and returned at the next poll.
-IDLE_REST_S = 0.5
-IDLE_POLL_MS = 1
 
 OnDue = Callable[[str, int], None]
 
@@ -104,7 +99,7 @@ class InboxConsumer:
             group_instance_id=cfg.group_instance_id or None, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=cfg.heartbeat_interval_ms, max_poll_interval_ms=cfg.max_poll_interval_ms,
-            rebalance_timeout_ms=max(cfg.session_timeout_ms, 10_000),
+            rebalance_timeout_ms=max(cfg.session_timeout_ms, 10_000), fetch_max_wait_ms=cfg.fetch_max_wait_ms,
         )
         self._consumer.subscribe([cfg.topic], listener=RebalanceListener(self._on_assigned, self._on_revoked))
         await self._consumer.start()
@@ -171,24 +166,22 @@ class InboxConsumer:
 
     async def _poll_loop(self) -> None:
         assert self._consumer is not None
-        empty = 0   # polls in a row that found nothing
+        idle = IdlePolls()   # caught up: long polls, or short ones and rests (consume/idle.py)
         while not self._stopping.is_set():
+            cpu0, t0 = time.process_time(), time.monotonic()
             try:
-                batches = await self._consumer.getmany(timeout_ms=IDLE_POLL_MS if empty > 1 else 200,
-                                                       max_records=1000)
+                batches = await self._consumer.getmany(timeout_ms=idle.window_ms(), max_records=1000)
             except KafkaError as exc:
                 log.warning("kafka_poll_failed", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
             records = [r for recs in batches.values() for r in recs]
             if not records:
-                # Some brokers (noida-db) answer an empty fetch at once, ignoring fetch.max.wait, and
-                # aiokafka's fetcher then asks again at once: caught up, it spun a core. Once idle,
-                # the partitions rest between short polls, so an idle daemon fetches ~2 times a second.
-                empty += 1
-                await self._rest(IDLE_REST_S if empty > 1 else 0.02)
+                rest = idle.nothing(time.process_time() - cpu0, time.monotonic() - t0)
+                if rest:
+                    await self._rest(rest)
                 continue
-            empty = 0
+            idle.found()
             for r in records:
                 self._tracker.track(TopicPartition(r.topic, r.partition), r.offset)
             if self._uncommitted_since is None:

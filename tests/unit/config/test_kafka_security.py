@@ -68,6 +68,7 @@ def test_aiokafka_accepts_every_mapping():
     ({"security_protocol": "SSL", "ssl_certfile": "c.pem"}, "ssl_certfile and ssl_keyfile go together"),
     ({"ssl_cafile": "ca.pem"}, "does not use TLS"),
     ({"replication_factor": 0}, "replication_factor must be at least 1"),
+    ({"fetch_max_wait_ms": 0}, "fetch_max_wait_ms must be at least 1"),
     ({"create_topics": "sometimes"}, "kafka.create_topics: expected one of auto, never"),
 ])
 def test_wrong_security_settings_stop_with_one_line(raw, message):
