@@ -28,7 +28,7 @@ from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decid
 from mortard.sync.journal import RunJournal
 from mortard.sync.model import Address, Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
 from mortard.sync.order_run import OrderRun
-from mortard.sync.overlap import creating, reads_stock_first
+from mortard.sync.overlap import creating, creation_batch, reads_stock_first
 from mortard.sync.plan import DEAD, FAILED, PENDING, PlanInput, plan
 from mortard.sync.ports import CustomerMemoryPort, FoundCustomer, HeartlandPort, OrderStore
 from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
@@ -145,12 +145,12 @@ class OrderMachine:
                 inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock,
                                 staff_payments=mirror.staff_payment_ids)
                 p = plan(inp)
-                early = None   # a creation step planned while the stock read is out, with its batch
+                early = None   # a creation step planned while the stock read is out
                 if run.stocking is not None and reads_stock_first(inp, p):
                     if (early := creating(inp)) is None:
                         await run.stock_in()   # the next step needs the stock
                         continue
-                    p = early[0]
+                    p = early
                 if p.converged:
                     await self._remember_customer(rt, run, order, mirror)
                     # A line left waiting for stock is the watch's to look at again (sync/watch.py):
@@ -182,7 +182,7 @@ class OrderMachine:
                 # With rows journaled ahead, each step goes out as planned: grouping steps would
                 # only cost planning, the journal write is done. Otherwise plan as far as possible.
                 # A new order's lines are the exception: its taxes and payments go with them, at once.
-                planned = early[1] if early is not None and not run.journal.ahead else \
+                planned = creation_batch(inp, p) if early is not None and not run.journal.ahead else \
                     batch(inp, p) if not run.journal.ahead else \
                     batch(inp, p, only=CONCURRENT_KINDS) if p.actions[0].kind == "add_line" else Batch(p.actions)
                 actions = planned.actions

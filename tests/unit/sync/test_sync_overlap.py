@@ -15,7 +15,7 @@ from mortard.sync.apply import apply_result
 from mortard.sync.failures import RetryPolicy
 from mortard.sync.machine import OrderMachine, ShopRuntime
 from mortard.sync.model import Mirror, ShopifyOrder
-from mortard.sync.overlap import CREATION_KINDS, creating, reads_stock_first
+from mortard.sync.overlap import CREATION_KINDS, creating, creation_batch, reads_stock_first
 from mortard.sync.plan import PlanInput, plan
 from mortard.testing.shopify import order_payload
 from test_sync_changes import BIGGER, CATALOG, EAST, ITEMS, SETTINGS, SPEC, WEST
@@ -44,7 +44,7 @@ def test_a_new_orders_creation_steps_are_the_same_whatever_its_stock(name, stock
         if with_stock.actions[0].kind not in CREATION_KINDS:
             assert early is None   # the next step needs the stock: it waits for the read
             break
-        assert early is not None and early[0] == with_stock, seen
+        assert early == with_stock, seen
         step = with_stock.actions[0]
         seen.append(step.kind)
         mirror = replace(inp.mirror, customer_searched=True) if isinstance(step, FindCustomer) else \
@@ -55,7 +55,7 @@ def test_a_new_orders_creation_steps_are_the_same_whatever_its_stock(name, stock
 
 def test_the_creation_steps_are_journaled_in_one_write_without_anything_that_needs_stock():
     inp = new_order(SPEC, Mirror(customer_searched=True))
-    p, b = creating(inp)
+    b = creation_batch(inp, creating(inp))
     assert [a.kind for a in b.actions] == ["create_customer"]
     assert [a.kind for a in b.ahead] == ["add_address", "create_order"]   # lines wait for the stock
 
@@ -63,7 +63,7 @@ def test_the_creation_steps_are_journaled_in_one_write_without_anything_that_nee
 def test_a_known_customers_order_is_created_while_its_stock_is_read():
     inp = new_order(SPEC, Mirror(customer_searched=True, customer_id=42, billing_address_id=43,
                                  shipping_address_id=43))
-    p, b = creating(inp)
+    b = creation_batch(inp, creating(inp))
     assert [a.kind for a in b.actions] == ["create_order"] and not b.ahead
 
 
