@@ -27,10 +27,12 @@ from mortard.sync.execute import CONCURRENT_KINDS, concurrent_groups, execute_to
 from mortard.sync.failures import Refresh, RetryPolicy, RetrySoon, Settle, decide, failure_of
 from mortard.sync.journal import RunJournal
 from mortard.sync.model import Address, Catalog, InvalidOrder, Item, Mirror, ShopifyOrder, matching_address
+from mortard.sync.order_run import OrderRun
+from mortard.sync.overlap import creating, creation_batch, reads_stock_first
 from mortard.sync.plan import DEAD, FAILED, PENDING, PlanInput, plan
 from mortard.sync.ports import CustomerMemoryPort, FoundCustomer, HeartlandPort, OrderStore
 from mortard.sync.recovery import Recovered, Unaccounted, open_addresses, rebuild, ticket_fingerprint, ticket_names
-from mortard.sync.reservations import Ledger, ReservationLedger, StockRead, held_by_lines
+from mortard.sync.reservations import Ledger, ReservationLedger, held_by_lines
 from mortard.sync.settings import ShopSettings
 
 log = structlog.get_logger(__name__)
@@ -53,25 +55,6 @@ class MachineStats:
     converged: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
     actions: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Run:
-    """One claimed order being worked: its row as loaded, and its journal."""
-
-    row: Any    # mortard.store.orders.OrderRow
-    journal: RunJournal
-    # Stock as read from Heartland, and the ledger's mark of when: the view stays exact when lines
-    # are routed steps after the read (ReservationLedger.view).
-    stock_read: tuple[dict[tuple[int, int], int], StockRead] | None = None
-    # The buyer as searched (memory key), the customer found or recalled, their known addresses, and
-    # whether they came from the customer memory rather than Heartland.
-    buyer_key: str | None = None
-    buyer: tuple[int, tuple[tuple[int, dict[str, Any]], ...]] | None = None
-    recalled: bool = False
-    forgot: bool = False    # the memory was wrong once this run: search Heartland from now on
-    # A new order's buyer search, started with its first read (items, stock) instead of after them.
-    search: tuple[tuple[str, str], asyncio.Task[FoundCustomer]] | None = None
 
 
 class OrderMachine:
@@ -97,7 +80,7 @@ class OrderMachine:
         rt = self._shops.get(shop)
         if row is None:
             row = await self._store.load(shop, order_id)
-        run = _Run(row, RunJournal(self._store, shop, order_id))
+        run = OrderRun(row, RunJournal(self._store, shop, order_id))
         self.stats.runs += 1
         key = (shop, order_id)
         with structlog.contextvars.bound_contextvars(shop=shop, order_id=order_id, order_name=row.order_name,
@@ -125,9 +108,10 @@ class OrderMachine:
                                               success=False, error=repr(exc)[:500], account=rt.account,
                                               next_attempt_at=self._now() + timedelta(seconds=delay))
             finally:
+                await run.end_reads()      # a run cut short (lease lost, cancelled) leaves none out
                 self._ledger.ended(key)   # the lease's end released the order's holds
 
-    async def _converge(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder) -> bool:
+    async def _converge(self, rt: ShopRuntime, run: OrderRun, order: ShopifyOrder) -> bool:
         row = run.row
         shop, order_id = row.shop, row.order_id
         key = (shop, order_id)
@@ -155,10 +139,18 @@ class OrderMachine:
                     log.info("mirror_refreshed", heartland_order_id=mirror.order_id, status=mirror.status,
                              found=len(recovered.found) or None)
                     dirty = False
+                if run.stocking is not None and run.stocking.done():
+                    await run.stock_in()   # sets run.stock_read, or raises what the read raised
                 stock = None if run.stock_read is None else self._ledger.view(*run.stock_read)
                 inp = PlanInput(order, mirror, rt.settings, catalog, self._dialect, items, stock,
                                 staff_payments=mirror.staff_payment_ids)
                 p = plan(inp)
+                early = None   # a creation step planned while the stock read is out
+                if run.stocking is not None and reads_stock_first(inp, p):
+                    if (early := creating(inp)) is None:
+                        await run.stock_in()   # the next step needs the stock
+                        continue
+                    p = early
                 if p.converged:
                     await self._remember_customer(rt, run, order, mirror)
                     # A line left waiting for stock is the watch's to look at again (sync/watch.py):
@@ -177,7 +169,12 @@ class OrderMachine:
                     items = {**(items or {}), **await rt.heartland.items(action.skus, rt.settings.item_match)}
                     continue
                 if isinstance(action, LoadStock):
-                    await self._load_stock(rt, run, action.item_ids, mirror)
+                    if run.stocking is not None:   # the read is out already
+                        await run.stock_in()
+                    elif mirror.order_id is None:   # a new order: created while its stock is read
+                        run.stocking = asyncio.create_task(self._load_stock(rt, run, action.item_ids, mirror))
+                    else:
+                        await self._load_stock(rt, run, action.item_ids, mirror)
                     continue
                 if isinstance(action, FindCustomer):
                     mirror = await self._find_customer(rt, run, order, mirror, action)
@@ -185,7 +182,8 @@ class OrderMachine:
                 # With rows journaled ahead, each step goes out as planned: grouping steps would
                 # only cost planning, the journal write is done. Otherwise plan as far as possible.
                 # A new order's lines are the exception: its taxes and payments go with them, at once.
-                planned = batch(inp, p) if not run.journal.ahead else \
+                planned = creation_batch(inp, p) if early is not None and not run.journal.ahead else \
+                    batch(inp, p) if not run.journal.ahead else \
                     batch(inp, p, only=CONCURRENT_KINDS) if p.actions[0].kind == "add_line" else Batch(p.actions)
                 actions = planned.actions
                 replanned = _replanned_return(actions, pinned)
@@ -244,7 +242,7 @@ class OrderMachine:
         if mirror.order_id is not None and mirror.status not in (None, self._dialect.status_pending):
             await self._ledger.release(key)
 
-    async def _recover(self, rt: ShopRuntime, run: _Run, public_id: str, known: Mirror) -> Recovered | Unaccounted:
+    async def _recover(self, rt: ShopRuntime, run: OrderRun, public_id: str, known: Mirror) -> Recovered | Unaccounted:
         """Re-read Heartland and rebuild the mirror with the journal (sync/recovery.py says how)."""
         entries = run.journal.overlay(await self._store.journal_entries(run.row.shop, run.row.order_id))
         reading = await rt.heartland.read_order(public_id, ticket_names(entries, known))
@@ -253,7 +251,7 @@ class OrderMachine:
             addresses = FoundCustomer(known.customer_id, await rt.heartland.customer_addresses(known.customer_id))
         return rebuild(reading, entries, known, addresses)
 
-    async def _load_stock(self, rt: ShopRuntime, run: _Run, item_ids: tuple[int, ...], mirror: Mirror) -> None:
+    async def _load_stock(self, rt: ShopRuntime, run: OrderRun, item_ids: tuple[int, ...], mirror: Mirror) -> None:
         # The order's own holds become what its lines take in Heartland (a run that took over a
         # killed daemon's order, or whose send failed after its hold, holds nothing it didn't route).
         read = await self._ledger.open_read(rt.account, item_ids, (run.row.shop, run.row.order_id),
@@ -261,7 +259,7 @@ class OrderMachine:
         raw = await rt.heartland.stock(item_ids)
         run.stock_read = (raw, read)   # a newer read replaces an older one
 
-    async def _find_customer(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder, mirror: Mirror,
+    async def _find_customer(self, rt: ShopRuntime, run: OrderRun, order: ShopifyOrder, mirror: Mirror,
                              action: FindCustomer) -> Mirror:
         """Only reads: what it finds is stored with the run's next write (a crash just searches again).
         A buyer mortard has met on this account before is recalled from the customer memory instead."""
@@ -280,7 +278,7 @@ class OrderMachine:
                              shipping_address_id=matching_address(order.shipping_address, listed))
         return mirror
 
-    async def _search_buyer(self, rt: ShopRuntime, run: _Run, email: str, phone: str) -> FoundCustomer:
+    async def _search_buyer(self, rt: ShopRuntime, run: OrderRun, email: str, phone: str) -> FoundCustomer:
         """The buyer from the customer memory, else from Heartland's customer search."""
         run.buyer_key = buyer_key(rt.settings.customer_match, email, phone)
         known = None
@@ -294,7 +292,7 @@ class OrderMachine:
             run.buyer = (found.customer_id, tuple((i, a.as_heartland()) for i, a in found.addresses))
         return found
 
-    async def _remember_customer(self, rt: ShopRuntime, run: _Run, order: ShopifyOrder, mirror: Mirror) -> None:
+    async def _remember_customer(self, rt: ShopRuntime, run: OrderRun, order: ShopifyOrder, mirror: Mirror) -> None:
         """After a run that searched for the buyer: remember who they are in Heartland, with the
         addresses this order used (written only when that changed)."""
         if self._customers is None or run.buyer_key is None or mirror.customer_id is None:
@@ -306,7 +304,7 @@ class OrderMachine:
                 addresses[ident] = addr.as_heartland()
         await self._customers.remember(rt.account, run.buyer_key, mirror.customer_id, sorted(addresses.items()))
 
-    async def _forget_customer(self, rt: ShopRuntime, run: _Run, mirror: Mirror, exc: HeartlandError) -> Mirror:
+    async def _forget_customer(self, rt: ShopRuntime, run: OrderRun, mirror: Mirror, exc: HeartlandError) -> Mirror:
         """Heartland refused a request naming a recalled customer or address: it no longer has them
         (merged, deleted). Forget the buyer and search Heartland as for a new one."""
         assert self._customers is not None and run.buyer_key is not None and run.buyer is not None
@@ -316,7 +314,7 @@ class OrderMachine:
         return replace(mirror, customer_searched=False, customer_id=None, billing_address_id=None,
                        shipping_address_id=None)
 
-    async def _settle(self, run: _Run, decision: Settle, mirror: Mirror, account: str) -> bool:
+    async def _settle(self, run: OrderRun, decision: Settle, mirror: Mirror, account: str) -> bool:
         """End the run as the failure policy decided."""
         if decision.retry_in is not None:
             log.info("order_parked", retry_in_s=round(decision.retry_in.total_seconds(), 1), error=decision.error)
@@ -324,14 +322,10 @@ class OrderMachine:
                                   error=decision.error, mirror=mirror, account=account,
                                   next_attempt_at=None if decision.retry_in is None else self._now() + decision.retry_in)
 
-    async def _finish(self, run: _Run, state: str, reasons: tuple[Reason, ...], *, success: bool,
+    async def _finish(self, run: OrderRun, state: str, reasons: tuple[Reason, ...], *, success: bool,
                       error: str | None = None, mirror: Mirror | None = None, account: str | None = None,
                       next_attempt_at: datetime | None = None) -> bool:
-        if run.search is not None:   # the run ended before it needed the buyer (pending, dead, ...)
-            task = run.search[1]
-            run.search = None
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await run.end_reads()   # the run ended before it needed the buyer or the stock (pending, dead, ...)
         row = run.row
         # Answers are recorded only with the mirror they produced; without it (a crash in the run)
         # their rows stay `sent`, and the next run re-reads Heartland.
