@@ -12,7 +12,7 @@ reaches the end.
 - `ahead`: the steps after those, planned with stand-in ids. They can't be sent as planned, but they
   can be journaled now: once the real ids are in, the planner plans them again, and if it plans the
   same kinds of mutation in the same order they go out under the rows written now (sync/journal.py).
-  A new order is journaled in one write this way.
+  A new order is journaled in two writes this way: its creation (sync/overlap.py), then lines to invoice.
 
 Pure: the same inputs give the same batch, and `actions` holds only what the planner would plan
 exactly once the batch's real answers are in (nothing in it depends on an id it can't know yet).

@@ -12,8 +12,8 @@ Rows may also be written ahead: the steps `sync/batch.py` planned past the ones 
 planner later plans those same kinds of mutation in the same order, they are sent under those rows,
 and the answer records the request as it was really sent; if it plans something else, the rows
 written ahead are marked `unsent` and the new step is journaled as usual. A new order's dozen
-mutations thus cost one journal write instead of five (bench/pipeline.py). Every request still has
-its row before it leaves.
+mutations thus cost two journal writes instead of five or more (its creation, while its stock is
+read: sync/overlap.py; then lines to invoice). Every request still has its row before it leaves.
 """
 from __future__ import annotations
 

@@ -50,8 +50,8 @@ def plan(inp: PlanInput) -> Plan:
         return plan_invoiced(inp, items)
     if m.order_id is None:
         if inp.stock is None and (tracked := tracked_items(o, items)):
-            # Routing needs stock three steps from here; read it first, so everything from the
-            # customer to the invoice can be journaled in one write (sync/batch.py).
+            # Routing needs stock three steps from here. The machine sends this read off and goes
+            # on with the creation steps meanwhile (sync/overlap.py): they need no stock.
             return Plan((LoadStock(tracked),), state=CREATING)
         created = plan_create(inp)
         if created is not None:
