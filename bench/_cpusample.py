@@ -2,7 +2,12 @@
 SIGPROF fires every 1 ms of the process's CPU time (ITIMER_PROF) and the handler counts the Python
 stack it interrupted, so what is charged is CPU, not waiting, and the daemon runs at nearly its own
 speed (cProfile's per-call cost inflates small functions several times). OUT gets collapsed stacks
-(`frame;frame;frame count`, for flamegraph tools); read it with `bench/_cpusample.py --top OUT`."""
+(`frame;frame;frame count`, for flamegraph tools); read it with `bench/_cpusample.py --top OUT`.
+
+`--calls OUT RESULT [OUT2 RESULT2]` (several runs: OUT,OUT… RESULT,RESULT…) splits the samples by where they fell: in a Heartland read (GET),
+in a write (POST/PUT/DELETE), or elsewhere, and with the run's `pipeline.py --json-out` RESULT gives
+each as samples per call of its kind and the rest per order; with two runs, their ratios. It tells a
+run that makes more calls from one whose calls cost more."""
 from __future__ import annotations
 
 import collections
@@ -22,6 +27,8 @@ def _label(code) -> str:  # type: ignore[no-untyped-def]
 def main() -> int:
     if sys.argv[1] == "--top":
         return top(sys.argv[2])
+    if sys.argv[1] == "--calls":
+        return calls(sys.argv[2:])
     out, sep, *argv = sys.argv[1:]
     assert sep == "--", "usage: _cpusample.py OUT -- <mortard args>"
     stacks: collections.Counter[tuple[str, ...]] = collections.Counter()
@@ -65,6 +72,60 @@ def top(path: str, n: int = 60) -> int:
         print(f"{100 * c / total:6.2f} {f}")
     return 0
 
+
+# Where a sample fell, by the innermost transport verb on its stack (transport._get is a read). What
+# runs before a benchmark's window is counted apart: imports, the daemon's start, the token check.
+_KINDS = (("token_check.py:", "before"), ("app.py:start", "before"), ("transport.py:_get", "read"),
+          ("transport.py:_create", "write"), ("transport.py:_put", "write"), ("transport.py:_delete", "write"))
+
+
+def split(path: str) -> tuple[collections.Counter[str], int]:
+    by: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in open(path):
+        stack, count = line.rsplit(" ", 1)
+        c = int(count)
+        total += c
+        kind = "before" if "asyncio/runners.py:run" not in stack else \
+            next((k for marker, k in _KINDS if marker in stack), "elsewhere")
+        by[kind] += c
+    return by, total
+
+
+def calls(argv: list[str]) -> int:
+    """Each side is `SAMPLES[,SAMPLES…] RESULT[,RESULT…]` (several runs of one command are summed)."""
+    import json
+    sides = []
+    for samples, results in zip(argv[::2], argv[1::2]):
+        t: collections.Counter[str] = collections.Counter()
+        for path, result in zip(samples.split(","), results.split(","), strict=True):
+            r = json.loads(open(result).read())
+            by, total = split(path)
+            n = max(1, r["invoiced"])
+            t["orders"] += n
+            t["window ms"] += r["daemon_ms"] * n
+            t["samples"] += total
+            t["window samples"] += total - by["before"]
+            for kind in ("read", "write", "elsewhere"):
+                t[kind] += by[kind]
+            t["reads"] += n * sum(v for k, v in r["calls_by_route"].items() if k.startswith("GET "))
+            t["writes"] += n * sum(v for k, v in r["calls_by_route"].items() if not k.startswith("GET "))
+        ms = t["window ms"] / max(1, t["window samples"])   # the window's CPU per sample
+        n = t["orders"]
+        sides.append({"runs": len(samples.split(",")), "samples in the window": t["window samples"],
+                      "reads per order": t["reads"] / n, "writes per order": t["writes"] / n,
+                      "ms per read": t["read"] * ms / max(1e-9, t["reads"]),
+                      "ms per write": t["write"] * ms / max(1e-9, t["writes"]),
+                      "ms per call": (t["read"] + t["write"]) * ms / max(1e-9, t["reads"] + t["writes"]),
+                      "ms per order elsewhere": t["elsewhere"] * ms / n, "daemon ms per order": t["window ms"] / n})
+    two = len(sides) == 2
+    print(f"{'':24s}{'A':>10s}" + (f"{'B':>10s}{'A ÷ B':>10s}" if two else ""))
+    for key in sides[0]:
+        vals = [side[key] for side in sides]
+        print(f"{key:24s}" + "".join(f"{v:10.3f}" for v in vals) + (f"{vals[0] / vals[1]:10.3f}" if two else ""))
+    for name, (samples, results) in zip("AB", zip(argv[::2], argv[1::2])):
+        print(f"{name}: {samples} with {results}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())
