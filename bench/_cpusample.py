@@ -4,10 +4,11 @@ stack it interrupted, so what is charged is CPU, not waiting, and the daemon run
 speed (cProfile's per-call cost inflates small functions several times). OUT gets collapsed stacks
 (`frame;frame;frame count`, for flamegraph tools); read it with `bench/_cpusample.py --top OUT`.
 
-`--calls OUT RESULT [OUT2 RESULT2]` (several runs: OUT,OUT… RESULT,RESULT…) splits the samples by where they fell: in a Heartland read (GET),
-in a write (POST/PUT/DELETE), or elsewhere, and with the run's `pipeline.py --json-out` RESULT gives
-each as samples per call of its kind and the rest per order; with two runs, their ratios. It tells a
-run that makes more calls from one whose calls cost more."""
+`--calls OUT RESULT [OUT2 RESULT2]` (several runs of a command: OUT,OUT… RESULT,RESULT…) splits the
+samples by where they fell: in a Heartland read (GET), in a write (POST/PUT/DELETE), in aiohttp's
+loop callbacks (bodies written, answers parsed), or elsewhere; with each run's `pipeline.py
+--json-out` RESULT it gives CPU ms per call of each kind and the rest per order, and with two commands
+their ratios. It tells a run that makes more calls from one whose calls, or whose orders, cost more."""
 from __future__ import annotations
 
 import collections
@@ -87,7 +88,9 @@ def split(path: str) -> tuple[collections.Counter[str], int]:
         c = int(count)
         total += c
         kind = "before" if "asyncio/runners.py:run" not in stack else \
-            next((k for marker, k in _KINDS if marker in stack), "elsewhere")
+            next((k for marker, k in _KINDS if marker in stack), None)
+        if kind is None:   # aiohttp's loop callbacks (a request's body written, its answer parsed) carry
+            kind = "http" if "aiohttp/" in stack else "elsewhere"   # no frame of the call that made them
         by[kind] += c
     return by, total
 
@@ -106,7 +109,7 @@ def calls(argv: list[str]) -> int:
             t["window ms"] += r["daemon_ms"] * n
             t["samples"] += total
             t["window samples"] += total - by["before"]
-            for kind in ("read", "write", "elsewhere"):
+            for kind in ("read", "write", "http", "elsewhere"):
                 t[kind] += by[kind]
             t["reads"] += n * sum(v for k, v in r["calls_by_route"].items() if k.startswith("GET "))
             t["writes"] += n * sum(v for k, v in r["calls_by_route"].items() if not k.startswith("GET "))
@@ -116,13 +119,14 @@ def calls(argv: list[str]) -> int:
                       "reads per order": t["reads"] / n, "writes per order": t["writes"] / n,
                       "ms per read": t["read"] * ms / max(1e-9, t["reads"]),
                       "ms per write": t["write"] * ms / max(1e-9, t["writes"]),
-                      "ms per call": (t["read"] + t["write"]) * ms / max(1e-9, t["reads"] + t["writes"]),
+                      "ms per call, with aiohttp's callbacks": (t["read"] + t["write"] + t["http"]) * ms
+                      / max(1e-9, t["reads"] + t["writes"]),
                       "ms per order elsewhere": t["elsewhere"] * ms / n, "daemon ms per order": t["window ms"] / n})
     two = len(sides) == 2
-    print(f"{'':24s}{'A':>10s}" + (f"{'B':>10s}{'A ÷ B':>10s}" if two else ""))
+    print(f"{'':40s}{'A':>10s}" + (f"{'B':>10s}{'A ÷ B':>10s}" if two else ""))
     for key in sides[0]:
         vals = [side[key] for side in sides]
-        print(f"{key:24s}" + "".join(f"{v:10.3f}" for v in vals) + (f"{vals[0] / vals[1]:10.3f}" if two else ""))
+        print(f"{key:40s}" + "".join(f"{v:10.3f}" for v in vals) + (f"{vals[0] / vals[1]:10.3f}" if two else ""))
     for name, (samples, results) in zip("AB", zip(argv[::2], argv[1::2])):
         print(f"{name}: {samples} with {results}")
     return 0
