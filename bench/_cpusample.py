@@ -5,10 +5,11 @@ speed (cProfile's per-call cost inflates small functions several times). OUT get
 (`frame;frame;frame count`, for flamegraph tools); read it with `bench/_cpusample.py --top OUT`.
 
 `--calls OUT RESULT [OUT2 RESULT2]` (several runs of a command: OUT,OUT… RESULT,RESULT…) splits the
-samples by where they fell: in a Heartland read (GET), in a write (POST/PUT/DELETE), in aiohttp's
-loop callbacks (bodies written, answers parsed), or elsewhere; with each run's `pipeline.py
---json-out` RESULT it gives CPU ms per call of each kind and the rest per order, and with two commands
-their ratios. It tells a run that makes more calls from one whose calls, or whose orders, cost more."""
+samples by where they fell: in a Heartland read (GET, with a folded read's filter and rows), in a
+write (POST/PUT/DELETE), in aiohttp's loop callbacks (bodies written, answers parsed), or elsewhere;
+with each run's `pipeline.py --json-out` RESULT it gives CPU ms per call of each kind and the rest
+per order, and with two commands their ratios. It tells a run that makes more calls from one whose
+calls, or whose orders, cost more."""
 from __future__ import annotations
 
 import collections
@@ -75,8 +76,10 @@ def top(path: str, n: int = 60) -> int:
 
 
 # Where a sample fell, by the innermost transport verb on its stack (transport._get is a read). What
-# runs before a benchmark's window is counted apart: imports, the daemon's start, the token check.
-_KINDS = (("token_check.py:", "before"), ("app.py:start", "before"), ("transport.py:_get", "read"),
+# runs outside a pipeline.py window is counted apart: imports, the daemon's start and its token check,
+# the benchmark's /readyz and /metrics requests (before and after), the stop.
+_KINDS = (("token_check.py:", "outside"), ("app.py:start", "outside"), ("app.py:stop", "outside"),
+          ("ops/health.py:_handle_", "outside"), ("transport.py:_get", "read"),
           ("transport.py:_create", "write"), ("transport.py:_put", "write"), ("transport.py:_delete", "write"))
 
 
@@ -87,10 +90,13 @@ def split(path: str) -> tuple[collections.Counter[str], int]:
         stack, count = line.rsplit(" ", 1)
         c = int(count)
         total += c
-        kind = "before" if "asyncio/runners.py:run" not in stack else \
+        kind = "outside" if "asyncio/runners.py:run" not in stack else \
             next((k for marker, k in _KINDS if marker in stack), None)
-        if kind is None:   # aiohttp's loop callbacks (a request's body written, its answer parsed) carry
-            kind = "http" if "aiohttp/" in stack else "elsewhere"   # no frame of the call that made them
+        if kind is None and ("coalesce.py:_run" in stack or "catalog.py:_load" in stack):
+            kind = "read"   # a folded read or the catalog's, outside the request itself (its filter, its rows)
+        if kind is None:   # aiohttp's loop callbacks (a request's body written, its answer parsed) carry no
+            # frame of the call that made them; nor does a request being built in the client
+            kind = "http" if "aiohttp/" in stack or "heartland/client.py:" in stack else "elsewhere"
         by[kind] += c
     return by, total
 
@@ -108,7 +114,7 @@ def calls(argv: list[str]) -> int:
             t["orders"] += n
             t["window ms"] += r["daemon_ms"] * n
             t["samples"] += total
-            t["window samples"] += total - by["before"]
+            t["window samples"] += total - by["outside"]
             for kind in ("read", "write", "http", "elsewhere"):
                 t[kind] += by[kind]
             t["reads"] += n * sum(v for k, v in r["calls_by_route"].items() if k.startswith("GET "))
