@@ -9,7 +9,8 @@ samples by where they fell: in a Heartland read (GET, with a folded read's filte
 write (POST/PUT/DELETE), in aiohttp's loop callbacks (bodies written, answers parsed), or elsewhere;
 with each run's `pipeline.py --json-out` RESULT it gives CPU ms per call of each kind and the rest
 per order, and with two commands their ratios. It tells a run that makes more calls from one whose
-calls, or whose orders, cost more."""
+calls, or whose orders, cost more; the planner (pure code, the same work for the same orders) is an
+in-run yardstick of how much slower the box ran each command."""
 from __future__ import annotations
 
 import collections
@@ -98,6 +99,8 @@ def split(path: str) -> tuple[collections.Counter[str], int]:
             # frame of the call that made them; nor does a request being built in the client
             kind = "http" if "aiohttp/" in stack or "heartland/client.py:" in stack else "elsewhere"
         by[kind] += c
+        if kind == "elsewhere" and "sync/plan/workflow.py:plan" in stack:
+            by["planner"] += c
     return by, total
 
 
@@ -115,7 +118,7 @@ def calls(argv: list[str]) -> int:
             t["window ms"] += r["daemon_ms"] * n
             t["samples"] += total
             t["window samples"] += total - by["outside"]
-            for kind in ("read", "write", "http", "elsewhere"):
+            for kind in ("read", "write", "http", "elsewhere", "planner"):
                 t[kind] += by[kind]
             t["reads"] += n * sum(v for k, v in r["calls_by_route"].items() if k.startswith("GET "))
             t["writes"] += n * sum(v for k, v in r["calls_by_route"].items() if not k.startswith("GET "))
@@ -127,7 +130,11 @@ def calls(argv: list[str]) -> int:
                       "ms per write": t["write"] * ms / max(1e-9, t["writes"]),
                       "ms per call, with aiohttp's callbacks": (t["read"] + t["write"] + t["http"]) * ms
                       / max(1e-9, t["reads"] + t["writes"]),
-                      "ms per order elsewhere": t["elsewhere"] * ms / n, "daemon ms per order": t["window ms"] / n})
+                      "ms per order elsewhere": t["elsewhere"] * ms / n,
+                      # pure code doing the same work for the same orders whatever the accounts: how much
+                      # slower the box ran this command (another process's load, caches), an in-run yardstick
+                      "  of which the planner": t["planner"] * ms / n,
+                      "daemon ms per order": t["window ms"] / n})
     two = len(sides) == 2
     print(f"{'':40s}{'A':>10s}" + (f"{'B':>10s}{'A ÷ B':>10s}" if two else ""))
     for key in sides[0]:
