@@ -327,7 +327,7 @@ async def produce_paced(bootstrap: str, topic: str, hooks: list, rate: float, un
 async def run(args: argparse.Namespace, servers: S.Servers, names: list[str], prices: dict) -> int:
     assert servers.pg and servers.broker and servers.sandbox
     rng = random.Random(args.seed)
-    shops = [S.shop_of(n) for n in names]
+    shops = [S.shop_of(n) for n in names[:args.accounts]]   # the rest (--quiet-accounts) get no orders
     db_url = await S.fresh_database(servers.pg.url)
     if not args.pg_tcp and (socket_url := servers.pg.socket_url(db_url.rpartition("/")[2])):
         db_url = socket_url   # a Postgres on the same machine is reached over its Unix socket
@@ -650,12 +650,15 @@ def main() -> None:
     p.add_argument("--keep-log", default=None, help="copy the daemon log here when the run fails")
     p.add_argument("--buyers", type=int, default=2000,
                    help="buyers the orders come from (default 2000; e-mails shared by all shops)")
+    p.add_argument("--quiet-accounts", type=int, default=0, metavar="N",
+                   help="N more accounts, each with its shop, configured in the daemon and the sandbox but "
+                        "sent no orders: what having many accounts costs, apart from spreading orders over them")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     args.timeout = args.timeout or (150.0 if args.rate_limit is not None else 300.0)
     S.quiet_logs("error")
     tmp_fixture = Path(os.environ.get("TMPDIR", "/tmp")) / f"mortard-bench-fixture-{os.getpid()}.json"
-    names, prices = S.bench_fixture(tmp_fixture, args.accounts)
+    names, prices = S.bench_fixture(tmp_fixture, args.accounts + args.quiet_accounts)
     faults = fault_settings(args)
     try:
         pg_settings = {"shared_preload_libraries": "pg_stat_statements"} if args.pg_statements else {}

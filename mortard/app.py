@@ -108,6 +108,9 @@ class Daemon:
     exit_deadline: bool = False    # `mortard run`: end the process if a stop overruns its budget
     tune_gc: bool = False          # `mortard run`: the cyclic GC settled once started (ops/startup.py)
     _exit_timer: threading.Timer | None = None
+    # Each account's gauge children, looked up once (a `.labels()` lookup every 5 s per account adds up
+    # with hundreds of accounts): (limits, concurrency limit gauge, breaker open gauge).
+    _account_gauges: list[tuple[AccountLimits, Any, Any]] = field(default_factory=list)
 
     def request_stop(self) -> None:
         if self.exit_deadline and self._exit_timer is None:
@@ -346,6 +349,16 @@ class Daemon:
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("instance_lock_retry", owner=self.owner, error=str(exc))
 
+    def set_account_gauges(self) -> None:
+        """Each account's concurrency limit and breaker state, to their gauges."""
+        if len(self._account_gauges) != len(self.clients):
+            m = self.metrics
+            self._account_gauges = [(c.limits, m.account_concurrency_limit.labels(account=name),
+                                     m.account_breaker_open.labels(account=name)) for name, c in self.clients.items()]
+        for limits, limit_gauge, breaker_gauge in self._account_gauges:
+            limit_gauge.set(limits.concurrency_limit)
+            breaker_gauge.set(0 if limits.breaker_state == "closed" else 1)
+
     async def _gauges(self) -> None:
         gauge_log = ThrottledLog(log, interval_s=60.0)
         while not self._stop.is_set():
@@ -354,10 +367,7 @@ class Daemon:
                 self.metrics.set_order_counts(await orders_by_state(self.pool))
                 self.metrics.set_pending_reasons(await pending_reasons(self.pool))
                 self.metrics.inflight_orders.set(self.scheduler.in_flight)
-                for name, client in self.clients.items():
-                    self.metrics.account_concurrency_limit.labels(account=name).set(client.limits.concurrency_limit)
-                    self.metrics.account_breaker_open.labels(account=name).set(
-                        1 if client.limits.breaker_state != "closed" else 0)
+                self.set_account_gauges()
                 if self.consumer is not None:
                     self._notifier.status(f"{len(self.consumer.assignment)} partitions, "
                                           f"{self.scheduler.in_flight} orders in flight")
