@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-LINGER_S = 0.010   # under load, how long a read waits for more callers
+LINGER_S = 0.020   # under load, how long a read waits for more callers
 MAX_KEYS = 200   # keys per folded read (the client splits its `$in` filters further)
 
 
