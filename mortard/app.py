@@ -72,6 +72,17 @@ def heartland_account(cfg: Config, name: str) -> HeartlandAccount:
                             request_timeout=acc.request_timeout_s)
 
 
+ORDERS_PER_ACCOUNT = 2   # in flight, at least, so every account can work at its own rate at once
+
+
+def orders_in_flight(cfg: Config) -> int:
+    """The daemon's bound on orders worked at once: the configured one, raised so each account can
+    have two. An order holds its slot for all of its round trips, so with many accounts a smaller
+    bound left most of them idle at peak (200 rate-limited accounts, 64 in flight: 48 % of their
+    summed rate; 256: all of it, bench/pipeline.py). Each account's own limits still bound its calls."""
+    return max(cfg.daemon.max_orders_in_flight, ORDERS_PER_ACCOUNT * len(cfg.accounts))
+
+
 def shopify_client(shop: ShopConfig, observer: Any = None) -> ShopifyClient:
     """The shop's Admin API client; the shop must have a [shops.X.shopify] table."""
     sc = shop.shopify
@@ -153,7 +164,10 @@ class Daemon:
                                     retry=RetryPolicy(in_process=cfg.daemon.max_attempts_in_process,
                                                       max_attempts=cfg.daemon.max_attempts),
                                     metrics=self.metrics, customers=CustomerMemory(self.pool))
-        slots = FairSlots(cfg.daemon.max_orders_in_flight)
+        slots = FairSlots(orders_in_flight(cfg))
+        if slots.capacity > cfg.daemon.max_orders_in_flight:
+            log.info("orders_in_flight_raised", configured=cfg.daemon.max_orders_in_flight,
+                     used=slots.capacity, accounts=len(cfg.accounts))
         self.scheduler = Scheduler(self.machine, store, lambda shop: cfg.shops[shop].heartland_account
                                    if shop in cfg.shops else "?", slots=slots,
                                    sweep_interval_s=cfg.daemon.sweep_interval_s,

@@ -97,7 +97,7 @@ class DaemonConfig:
     drain_timeout_s: float = 30.0
     # Start: retry an unreachable Postgres or Kafka with backoff for this long, then exit non-zero.
     startup_timeout_s: float = 60.0
-    # Orders worked at once in this daemon, across all accounts (served round-robin by account).
+    # Orders worked at once in this daemon, across all accounts (round-robin; at least 2 per account).
     max_orders_in_flight: int = 64
     # How long a claimed order belongs to this daemon before another may take it over.
     lease_s: float = 60.0

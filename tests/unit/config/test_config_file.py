@@ -49,3 +49,12 @@ def test_a_wrong_setting_names_the_key_and_what_was_expected(data, message):
         config_from_dict(data, env={"T": "t"})
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("accounts", "configured", "used"), [(1, 64, 64), (32, 64, 64), (33, 64, 66), (200, 64, 400),
+                                                               (200, 500, 500)])
+def test_every_account_gets_room_for_two_orders_in_flight(accounts, configured, used):
+    from mortard.app import orders_in_flight
+    cfg = config_from_dict({"heartland": {"accounts": {f"a{i}": {"token_env": "T"} for i in range(accounts)}},
+                            "daemon": {"max_orders_in_flight": configured}}, env={"T": "t"})
+    assert orders_in_flight(cfg) == used
