@@ -2,7 +2,8 @@
 and rests where it answers at once.
 
 A broker that honours fetch.max.wait (Kafka, Tansu) holds an empty fetch until data arrives, so a
-long poll costs nothing and wakes as soon as an event lands. Some (noida-db) answer an empty fetch
+long poll costs nothing and wakes when an event lands (within `kafka.fetch_max_wait_ms` for a
+partition just read, which aiokafka leaves out of the fetch already waiting). Some (noida-db) answer an empty fetch
 at once, and aiokafka's fetcher asks again at once: caught up, it spun a core. Which kind the broker
 is shows in the CPU an empty long poll burned. On the spinning kind the partitions rest between
 short polls, so an idle daemon fetches about twice a second (events then wait up to IDLE_REST_S);
@@ -30,7 +31,6 @@ SPIN_SHARE = 0.25
 
 @dataclass(slots=True)
 class IdlePolls:
-    empty: int = 0           # polls in a row that found nothing
     spinning: bool = False   # in this idle stretch, the broker answers empty fetches at once
 
     def window_ms(self) -> int:
@@ -38,13 +38,11 @@ class IdlePolls:
 
     def found(self) -> None:
         """A poll brought records: caught up no more."""
-        self.empty = 0
         self.spinning = False
 
     def nothing(self, cpu_s: float, wall_s: float) -> float:
         """A poll found nothing, having kept the process on CPU `cpu_s` of its `wall_s`: seconds
         to rest before the next (0 = poll again at once)."""
-        self.empty += 1
         if self.spinning:
             return IDLE_REST_S
         if wall_s >= LONG_POLL_MS / 2000 and cpu_s <= SPIN_SHARE * wall_s:

@@ -13,7 +13,7 @@ def test_a_broker_that_holds_empty_fetches_is_long_polled_without_rests():
     for _ in range(50):
         assert idle.window_ms() == LONG_POLL_MS
         assert idle.nothing(cpu_s=0.002, wall_s=0.2) == 0.0
-    assert not idle.spinning and idle.empty == 50
+    assert not idle.spinning
 
 
 def test_a_broker_that_answers_at_once_gets_short_polls_and_rests_until_records_come():
@@ -22,7 +22,7 @@ def test_a_broker_that_answers_at_once_gets_short_polls_and_rests_until_records_
     assert idle.spinning and idle.window_ms() == IDLE_POLL_MS
     assert [idle.nothing(cpu_s=0.001, wall_s=0.001) for _ in range(3)] == [IDLE_REST_S] * 3
     idle.found()
-    assert (idle.empty, idle.spinning, idle.window_ms()) == (0, False, LONG_POLL_MS)   # asked again
+    assert (idle.spinning, idle.window_ms()) == (False, LONG_POLL_MS)   # asked again
 
 
 def test_an_empty_poll_back_long_before_its_window_rests_rather_than_looping():
